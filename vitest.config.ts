@@ -1,5 +1,25 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import type { Reporter } from 'vitest/reporters';
 import { defineConfig } from 'vitest/config';
+
+type Task = { type: string; result?: { state?: string }; mode?: string; tasks?: Task[] };
+
+/** Prints one plain closing line, `tests: N passed, N failed, N skipped`, that CI logs can be read by. */
+const summary: Reporter = {
+  onFinished(files = []) {
+    const count = { passed: 0, failed: 0, skipped: 0 };
+    const walk = (t: Task): void => {
+      if (t.tasks) return t.tasks.forEach(walk);
+      if (t.type !== 'test') return;
+      const state = t.result?.state;
+      if (state === 'pass') count.passed++;
+      else if (state === 'fail') count.failed++;
+      else count.skipped++;
+    };
+    (files as unknown as Task[]).forEach(walk);
+    process.stdout.write(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
+  },
+};
 
 // One vitest project per workspace package: unit tests beside the code (src/**/*.test.ts),
 // integration tests in test/. Packages import each other through their built dist, so `pnpm test`
@@ -20,6 +40,7 @@ export default defineConfig({
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       },
     })),
+    reporters: ['default', summary],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
