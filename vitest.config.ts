@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import type { Reporter } from 'vitest/reporters';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import type { Reporter } from 'vitest/reporters';
 
 type Task = { type: string; result?: { state?: string }; mode?: string; tasks?: Task[] };
 
@@ -9,7 +9,10 @@ const summary: Reporter = {
   onFinished(files = []) {
     const count = { passed: 0, failed: 0, skipped: 0 };
     const walk = (t: Task): void => {
-      if (t.tasks) return t.tasks.forEach(walk);
+      if (t.tasks) {
+        t.tasks.forEach(walk);
+        return;
+      }
       if (t.type !== 'test') return;
       const state = t.result?.state;
       if (state === 'pass') count.passed++;
@@ -17,7 +20,9 @@ const summary: Reporter = {
       else count.skipped++;
     };
     (files as unknown as Task[]).forEach(walk);
-    process.stdout.write(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
+    process.stdout.write(
+      `\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`,
+    );
   },
 };
 

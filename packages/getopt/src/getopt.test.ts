@@ -40,7 +40,11 @@ describe('getopt', () => {
 
   it('rejects an unknown letter with djb getopt wording', () => {
     expect(() => getopt(['-vz', 'x'], opts)).toThrowError(
-      expect.objectContaining({ code: GetoptErrorCodes.UNKNOWN_OPTION, option: 'z', message: 'illegal option -- z' }),
+      expect.objectContaining({
+        code: GetoptErrorCodes.UNKNOWN_OPTION,
+        option: 'z',
+        message: 'illegal option -- z',
+      }),
     );
   });
 
@@ -55,7 +59,9 @@ describe('getopt', () => {
   });
 
   it('rejects a malformed option string', () => {
-    expect(() => getopt([], ':a')).toThrowError(expect.objectContaining({ code: GetoptErrorCodes.BAD_OPTSTRING }));
+    expect(() => getopt([], ':a')).toThrowError(
+      expect.objectContaining({ code: GetoptErrorCodes.BAD_OPTSTRING }),
+    );
   });
 
   it('returns no options for empty argv', () => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** What a finished process left behind. */
 export interface ProcessResult {
@@ -24,7 +24,11 @@ export interface RunOptions {
  * Run a command to completion with a hard time limit, collecting its output. The child is always
  * reaped: on timeout it is killed and the promise rejects with the output seen so far.
  */
-export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
+export function run(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<ProcessResult> {
   const { env = process.env, cwd, input, timeoutMs = 20_000 } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
