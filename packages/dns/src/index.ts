@@ -1,1 +1,11 @@
-export {};
+export type { DnsClient, DnsClientOptions } from './client.js';
+export { createDnsClient, DEFAULT_TIMEOUT_MS, parseDnsCacheIp } from './client.js';
+export type { DnsErrorCode } from './errors.js';
+export { DnsError, DnsErrorCodes } from './errors.js';
+export type { RewriteConfigOptions, RewriteRules, RewriteSource } from './rewrite.js';
+export {
+  applyRewriteRule,
+  applyRewriteRules,
+  expandAlternatives,
+  loadRewriteRules,
+} from './rewrite.js';
