@@ -1,6 +1,7 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Resolver } from 'node:dns/promises';
 import { BlockList, isIP, isIPv4 } from 'node:net';
+import { debuglog } from 'node:util';
 import { DnsError, DnsErrorCodes } from './errors.js';
 import {
   applyRewriteRules,
@@ -18,6 +19,8 @@ const RULES_TTL_MS = 10 * 60 * 1000;
 
 /** Published for every finished query: `{ type, name, ok, code? }`. */
 const queryChannel = diagnostics_channel.channel('ucspi:dns:query');
+// NODE_DEBUG=ucspi prints the same as a line per failed query on stderr.
+const debug = debuglog('ucspi');
 
 /** Options of {@link createDnsClient}. */
 export interface DnsClientOptions {
@@ -200,6 +203,7 @@ export function createDnsClient(
       if (queryChannel.hasSubscribers) {
         queryChannel.publish({ type, name, ok: false, code: mapped.code });
       }
+      debug('dns: %s %s: %s', type, name, mapped.code);
       throw mapped;
     } finally {
       clearTimeout(timer);
