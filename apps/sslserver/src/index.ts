@@ -1,1 +1,2 @@
-export {};
+export type { ServerFlavour, ServerOptions } from './options.js';
+export { parseOptions, USAGE, UsageError } from './options.js';
