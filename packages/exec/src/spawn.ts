@@ -110,6 +110,11 @@ export interface PumpOptions {
   idleTimeoutMs?: number;
   /** Bytes sent to the peer before anything the program writes (sslserver -B). */
   banner?: Buffer | string;
+  /**
+   * Called when the idle timer fires, before the streams are destroyed. {@link spawnPumped}
+   * defaults it to killing the program with SIGTERM (sslserver -w gives up on the program too).
+   */
+  onIdleTimeout?: () => void;
 }
 
 /**
@@ -129,7 +134,13 @@ export function spawnPumped(
   const stdin = child.stdin;
   const stdout = child.stdout;
   if (!stdin || !stdout) throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no pipes', true);
-  const done = pumpStreams(stream, stdout, stdin, options, run.exited);
+  const done = pumpStreams(
+    stream,
+    stdout,
+    stdin,
+    { onIdleTimeout: () => run.kill('SIGTERM'), ...options },
+    run.exited,
+  );
   return Object.assign(run, { done });
 }
 
@@ -157,6 +168,7 @@ export function pumpStreams(
       else
         timer = setTimeout(() => {
           if (timeoutChannel.hasSubscribers) timeoutChannel.publish({ idleTimeoutMs: idle });
+          options.onIdleTimeout?.();
           finishAll();
         }, idle);
     };
