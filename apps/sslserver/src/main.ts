@@ -1,0 +1,331 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { createDnsClient } from '@ucspi/dns';
+import { spawnOnSocket, spawnPumped } from '@ucspi/exec';
+import {
+  type ConnectionInfo,
+  type EnvLib,
+  loadEnvLib,
+  loadRulesLib,
+  loadTlsLib,
+  type RuleMatch,
+  type RulesLib,
+  type ServerTls,
+  type TlsLib,
+} from './_deps.js';
+import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
+
+/** Where main() writes: stdout for -1, stderr for logs. */
+export interface ServerIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Resolves when the server should stop (SIGTERM in the bins). */
+  stopSignal?: Promise<void>;
+  /** Library implementations to use instead of loading @ucspi/env, @ucspi/rules, @ucspi/tls. */
+  libs?: { env?: EnvLib; rules?: RulesLib; tls?: TlsLib };
+}
+
+/** A fatal startup error: the message is printed as `NAME: fatal: MESSAGE`. */
+class FatalError extends Error {
+  constructor(
+    message: string,
+    readonly temporary: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * tcpserver's safecats: bytes outside the printable range, `%` and `:` become `?` so a log line
+ * stays one line and parseable.
+ */
+export function safe(s: string | undefined): string {
+  if (s === undefined) return '';
+  return s.replace(/[^\x21-\x7e]|[%:]/g, '?');
+}
+
+/**
+ * Run tcpserver or sslserver with argv (options and operands, no program name) and env.
+ * Resolves with the exit code: 100 on usage or permanent errors, 111 on temporary ones, 0 when
+ * stopped through `io.stopSignal`.
+ */
+export async function main(
+  flavour: ServerFlavour,
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  io: ServerIo,
+): Promise<number> {
+  let opts: ServerOptions;
+  try {
+    opts = parseOptions(flavour, argv, env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      if (/^(illegal option|option requires)/.test(err.message))
+        io.stderr.write(`${flavour}: ${err.message}\n`);
+      io.stderr.write(`${USAGE[flavour]}\n`);
+      return 100;
+    }
+    throw err;
+  }
+  try {
+    return await serve(opts, env, io);
+  } catch (err) {
+    if (err instanceof FatalError) {
+      if (opts.verbosity > 0) io.stderr.write(`${flavour}: fatal: ${err.message}\n`);
+      return err.temporary ? 111 : 100;
+    }
+    const e = err as { code?: string; message?: string; temporary?: boolean };
+    if (opts.verbosity > 0) io.stderr.write(`${flavour}: fatal: ${e.message ?? String(err)}\n`);
+    return e.temporary === false ? 100 : 111;
+  }
+}
+
+function unsupported(opts: ServerOptions): void {
+  if (opts.remoteInfo) throw new FatalError('-r (ident lookups, RFC 1413) is not supported; use -R', false);
+  if (opts.ipOptions)
+    throw new FatalError('-o (keep IP options) is not supported: Node.js has no IP_OPTIONS', false);
+  if (opts.flavour === 'sslserver' && opts.ucspiTls)
+    throw new FatalError('-n (UCSPI-TLS delayed TLS) is not supported yet', false);
+}
+
+async function loadTls(
+  lib: TlsLib,
+  opts: ServerOptions,
+  env: Record<string, string | undefined>,
+  io: ServerIo,
+): Promise<ServerTls> {
+  const keyPassword = opts.keyPasswordFd3 ? await lib.readKeyPasswordFromFd(3) : undefined;
+  let tlsEnv = env;
+  if (!env.CERTFILE && !env.CERTCHAINFILE) {
+    // No certificate configured: use a development certificate and say so loudly.
+    const dev = await lib.developmentCertificate();
+    io.stderr.write(`${opts.flavour}: warning: ${dev.warning}\n`);
+    tlsEnv = { ...env, CERTFILE: dev.certFile, KEYFILE: dev.keyFile };
+  }
+  const tls = await lib.loadServerTls(tlsEnv, {
+    clientCert: opts.clientCert,
+    ...(keyPassword !== undefined ? { keyPassword } : {}),
+  });
+  if (opts.verbosity >= 2) for (const line of tls.describe()) io.stderr.write(`${opts.flavour}: ${line}\n`);
+  return tls;
+}
+
+async function serve(
+  opts: ServerOptions,
+  env: Record<string, string | undefined>,
+  io: ServerIo,
+): Promise<number> {
+  const name = opts.flavour;
+  unsupported(opts);
+  const log = (line: string) => {
+    if (opts.verbosity >= 2) io.stderr.write(`${name}: ${line}\n`);
+  };
+  const envLib: EnvLib = io.libs?.env ?? (await loadEnvLib());
+  const { RulesFile, errorStr } = io.libs?.rules ?? (await loadRulesLib());
+  const { childEnv, tcpEnv, sslEnv, modSslEnv } = envLib;
+  const tls =
+    name === 'sslserver' ? await loadTls(io.libs?.tls ?? (await loadTlsLib()), opts, env, io) : undefined;
+  const rules = opts.rules !== undefined ? new RulesFile(opts.rules) : undefined;
+  const dns = createDnsClient(env);
+  // Host `0` means every IPv4 address, as in the originals.
+  const host = opts.host === '0' ? '0.0.0.0' : opts.host === ':0' ? '::' : opts.host;
+  if (!/^\d+$/.test(opts.port))
+    throw new FatalError(`unable to figure out port number for ${opts.port}`, false);
+
+  // allowHalfOpen: the peer's EOF must only end the program's input; pauseOnConnect: no byte is
+  // read before the program (or the TLS layer) owns the socket.
+  const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port: Number(opts.port), backlog: opts.backlog }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new FatalError(`unable to bind: ${errorStr(err)}`, true);
+  });
+  try {
+    if (opts.gid !== undefined) {
+      if (!process.setgid) throw new Error('setgid is not available on this platform');
+      process.setgid(opts.gid);
+    }
+    if (opts.uid !== undefined) {
+      if (!process.setuid) throw new Error('setuid is not available on this platform');
+      process.setuid(opts.uid);
+    }
+  } catch (err) {
+    server.close();
+    throw new FatalError(`unable to set ${opts.uid !== undefined ? 'uid' : 'gid'}: ${errorStr(err)}`, true);
+  }
+  const address = server.address();
+  const localPort = typeof address === 'object' && address ? address.port : 0;
+  if (opts.printPort) io.stdout.write(`${localPort}\n`);
+
+  let children = 0;
+  // -c: a connection beyond the limit is accepted but held, unread, until a slot frees; its
+  // program starts only then (the original leaves it in the kernel's backlog, which Node.js cannot).
+  const waiting: Socket[] = [];
+  const status = () =>
+    log(name === 'sslserver' ? `status ${children}/${opts.limit}/0` : `status: ${children}/${opts.limit}`);
+  status();
+
+  const release = () => {
+    children--;
+    status();
+    const next = waiting.shift();
+    if (next) start(next);
+  };
+
+  const start = (socket: Socket) => {
+    if (socket.destroyed) {
+      const next = waiting.shift();
+      if (next) start(next);
+      return;
+    }
+    children++;
+    status();
+    handle(socket).catch((err: unknown) => {
+      if (opts.verbosity > 0) io.stderr.write(`${name}: warning: ${(err as Error).message}\n`);
+      socket.destroy();
+      release();
+    });
+  };
+
+  const handle = async (socket: Socket): Promise<void> => {
+    socket.on('error', () => undefined);
+    if (opts.noDelay) socket.setNoDelay(true);
+    const remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    const localIp = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    const remotePort = socket.remotePort ?? 0;
+    // tcpserver -B writes the banner before any lookup; sslserver sends it through TLS instead.
+    if (name === 'tcpserver' && opts.banner) socket.write(opts.banner);
+    const localHost = opts.localName ?? (await dns.reverse(localIp).catch(() => undefined));
+    let remoteHost: string | undefined;
+    if (opts.remoteHost) {
+      remoteHost = await (opts.paranoid ? dns.reverseParanoid(remoteIp) : dns.reverse(remoteIp)).catch(
+        () => undefined,
+      );
+    }
+    const conn: ConnectionInfo = {
+      localIp,
+      localPort,
+      remoteIp,
+      remotePort,
+      ...(localHost !== undefined ? { localHost } : {}),
+      ...(remoteHost !== undefined ? { remoteHost } : {}),
+    };
+    let match: RuleMatch | undefined;
+    let allowed = true;
+    if (rules) {
+      try {
+        match = await rules.lookup({
+          ip: remoteIp,
+          ...(remoteHost !== undefined ? { host: remoteHost } : {}),
+        });
+        if (match && !match.allow) allowed = false;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (!(code === 'UCSPI_ERR_RULES_NO_CDB' && opts.allowNoRules)) {
+          // The original's child dies on an unreadable cdb: the connection is dropped.
+          if (opts.verbosity > 0)
+            io.stderr.write(
+              `${name}: warning: unable to read ${opts.rules}: ${errorStr((err as { cause?: unknown }).cause ?? err)}\n`,
+            );
+          allowed = false;
+        }
+      }
+    }
+    const where = `${safe(localHost)}:${safe(localIp)}:${localPort} ${safe(remoteHost)}:${safe(remoteIp)}::${remotePort}`;
+    if (!allowed) {
+      // No program is started for a denied connection: the server's pid stands in for the
+      // original's short-lived child, which exited 100 (wait status 25600).
+      log(`pid ${process.pid} from ${safe(remoteIp)}`);
+      log(`deny ${process.pid} ${where}`);
+      socket.destroy();
+      log(`${name === 'sslserver' ? 'ended by' : 'end'} ${process.pid} status 25600`);
+      release();
+      return;
+    }
+    const rulesEnv = match?.env ?? [];
+    if (!tls) {
+      const run = spawnOnSocket(socket, {
+        argv: opts.prog,
+        env: childEnv(env, tcpEnv(conn), rulesEnv),
+      });
+      log(`pid ${run.pid} from ${safe(remoteIp)}`);
+      log(`ok ${run.pid} ${where}`);
+      const st = await run.exited;
+      log(`end ${run.pid} status ${st.wstat}`);
+      release();
+      return;
+    }
+    // sslserver: the TLS handshake only after the rules allowed the connection.
+    const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
+    tlsSocket.on('error', () => undefined);
+    const secured = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), opts.handshakeTimeout * 1000);
+      tlsSocket.once('secure', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      tlsSocket.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      tlsSocket.once('error', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    if (!secured) {
+      if (opts.verbosity > 0)
+        io.stderr.write(`${name}: error: (111) unable to accept TLS from ${safe(remoteIp)}\n`);
+      tlsSocket.destroy();
+      socket.destroy();
+      release();
+      return;
+    }
+    const peer = tls.checkPeer(tlsSocket, remoteHost);
+    if (!peer.ok) {
+      if (opts.verbosity > 0)
+        io.stderr.write(`${name}: error: ${safe(peer.reason ?? 'client certificate rejected')}\n`);
+      tlsSocket.destroy();
+      release();
+      return;
+    }
+    const childVars = childEnv(
+      env,
+      sslEnv(conn),
+      // -e: the TCP* set, and PROTO becomes TCP/TCP6 (0.95b and the man page).
+      opts.tcpEnv ? tcpEnv(conn) : {},
+      opts.modSsl ? modSslEnv(tlsSocket) : {},
+      rulesEnv,
+    );
+    const run = spawnPumped(
+      tlsSocket,
+      { argv: opts.prog, env: childVars },
+      { idleTimeoutMs: opts.idleTimeout * 1000, ...(opts.banner ? { banner: opts.banner } : {}) },
+    );
+    log(`pid ${run.pid} from ${safe(remoteIp)}`);
+    log(`ok ${run.pid} ${where}`);
+    if (opts.verbosity >= 3) {
+      const c = tlsSocket.getCipher();
+      log(`tls ${run.pid} accept ${tlsSocket.getProtocol() ?? ''}:${c.standardName ?? c.name}`);
+    } else log(`tls ${run.pid} accept`);
+    run.done.then(() => run.kill('SIGTERM'));
+    const st = await run.exited;
+    await run.done;
+    log(`ended by ${run.pid} status ${st.wstat}`);
+    release();
+  };
+
+  server.on('connection', (socket: Socket) => {
+    if (children >= opts.limit) waiting.push(socket);
+    else start(socket);
+  });
+
+  await (io.stopSignal ?? new Promise<void>(() => undefined));
+  server.close();
+  for (const s of waiting) s.destroy();
+  return 0;
+}

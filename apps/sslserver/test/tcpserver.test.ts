@@ -1,0 +1,290 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/**
+ * The sibling libraries this app loads at startup; until they are built, the server exits 111 with
+ * a fatal line, and only the tests that need no library run (a notice says so).
+ */
+async function libraryReady(name: string, fn: string): Promise<boolean> {
+  try {
+    const mod = (await import(name)) as Record<string, unknown>;
+    return typeof mod[fn] === 'function';
+  } catch {
+    return false;
+  }
+}
+const libsReady =
+  (await libraryReady('@ucspi/env', 'tcpEnv')) && (await libraryReady('@ucspi/rules', 'RulesFile'));
+if (!libsReady)
+  console.warn('notice: @ucspi/env, @ucspi/rules or @ucspi/tls not built: server tests skipped');
+
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ourBin = join(pkgDir, 'dist', 'bin', 'tcpserver.js');
+const ENV_PROG = ['sh', '-c', 'env | grep -E "^(TCP|PROTO|RULEVAR)" | sort'];
+
+interface Running {
+  proc: ChildProcess;
+  port: number;
+  stderr: () => string;
+  stop: () => Promise<number | null>;
+}
+const running: Running[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+});
+
+/** Start a server (ours or Debian's) with -1 and wait for the port line. */
+function startServer(cmd: string, args: string[]): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    let out = '';
+    proc.stderr?.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    const timer = setTimeout(() => reject(new Error(`no port from ${cmd}: ${err}`)), 5000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      if (!out.includes('\n')) reject(new Error(`${cmd} exited ${code}: ${err}`));
+    });
+    proc.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) {
+        clearTimeout(timer);
+        const exited = new Promise<number | null>((r) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) r(proc.exitCode);
+          else proc.once('exit', (code) => r(code));
+        });
+        const r: Running = {
+          proc,
+          port: Number(line),
+          stderr: () => err,
+          stop: () => {
+            proc.kill('SIGTERM');
+            return exited;
+          },
+        };
+        running.push(r);
+        resolve(r);
+      }
+    });
+  });
+}
+
+/** Connect, send input, half-close, return all output. */
+function talk(port: number, input = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let out = '';
+    c.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve(out));
+    c.on('end', () => c.end());
+    c.end(input);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Log lines with pids and ports replaced, so two servers' logs compare. */
+function normalise(log: string, port: number): string[] {
+  return log
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) =>
+      l
+        .replace(/\b(pid|ok|deny|end) \d+/, '$1 PID')
+        .replace(new RegExp(`:${port}\\b`, 'g'), ':PORT')
+        .replace(/::\d+$/, '::RPORT'),
+    );
+}
+
+function normaliseEnv(out: string, port: number): string[] {
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) =>
+      l
+        .replace(`TCPLOCALPORT=${port}`, 'TCPLOCALPORT=PORT')
+        .replace(/^TCPREMOTEPORT=\d+$/, 'TCPREMOTEPORT=RPORT'),
+    );
+}
+
+describe('our tcpserver', () => {
+  it('fails with the usage line and exit 100 without arguments', async () => {
+    const r = await run(process.execPath, [ourBin]);
+    expect(r.code).toBe(100);
+    expect(r.stderr.toString()).toMatch(/^tcpserver: usage: tcpserver \[ -1UXpPhHrRoOdDqQv \]/);
+  });
+
+  it.runIf(libsReady)('reports an address already in use with djb wording and exit 111', async () => {
+    const a = await startServer(process.execPath, [ourBin, '-1', '-H', '-R', '127.0.0.1', '0', 'true']);
+    const r = await run(process.execPath, [ourBin, '-H', '-R', '127.0.0.1', String(a.port), 'true']);
+    expect(r.code).toBe(111);
+    expect(r.stderr.toString()).toBe('tcpserver: fatal: unable to bind: address already used\n');
+  });
+
+  it('rejects -r (ident) loudly', async () => {
+    const r = await run(process.execPath, [ourBin, '-r', '127.0.0.1', '0', 'true']);
+    expect(r.code).toBe(100);
+    expect(r.stderr.toString()).toMatch(/-r .*not supported/);
+  });
+
+  it.runIf(libsReady)('-B writes the banner before the program runs; SIGTERM exits 0', async () => {
+    const s = await startServer(process.execPath, [
+      ourBin,
+      '-1',
+      '-H',
+      '-R',
+      '-B',
+      'hello ',
+      '127.0.0.1',
+      '0',
+      'echo',
+      'there',
+    ]);
+    expect(await talk(s.port)).toBe('hello there\n');
+    expect(await s.stop()).toBe(0);
+  });
+
+  it.runIf(libsReady)('-c defers the (n+1)th program until one ends', async () => {
+    const s = await startServer(process.execPath, [
+      ourBin,
+      '-1',
+      '-H',
+      '-R',
+      '-c',
+      '1',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'date +%s%N; sleep 0.5',
+    ]);
+    const outs = await Promise.all([talk(s.port), talk(s.port)]);
+    const [first, second] = outs.map((x) => Number(BigInt(x.trim()) / 1_000_000n)).sort((x, y) => x - y);
+    // The second program started only after the first had slept 0.5 s.
+    expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(450);
+  });
+});
+
+describe.runIf(libsReady && toolAvailable('tcpserver') && toolAvailable('tcprules'))(
+  'same as ucspi-tcp tcpserver',
+  () => {
+    const debian = () => findTool('tcpserver') ?? 'tcpserver';
+
+    async function compare(args: string[], input = '') {
+      const ours = await startServer(process.execPath, [ourBin, ...args]);
+      const theirs = await startServer(debian(), args);
+      const outOurs = await talk(ours.port, input);
+      const outTheirs = await talk(theirs.port, input);
+      await sleep(200);
+      await ours.stop();
+      await theirs.stop();
+      expect(normaliseEnv(outOurs, ours.port)).toEqual(normaliseEnv(outTheirs, theirs.port));
+      expect(normalise(ours.stderr(), ours.port)).toEqual(normalise(theirs.stderr(), theirs.port));
+      return outOurs;
+    }
+
+    it('sets the same environment and logs the same lines (-v -H -R -l)', async () => {
+      const out = await compare(['-1', '-v', '-H', '-R', '-l', 'localhost', '127.0.0.1', '0', ...ENV_PROG]);
+      expect(out).toMatch(/^PROTO=TCP$/m);
+      expect(out).toMatch(/^TCPLOCALHOST=localhost$/m);
+    });
+
+    it('applies rules: variables for an allowed client, the same deny lines', async () => {
+      const tmp = tempDir();
+      try {
+        const allow = join(tmp.path, 'allow.cdb');
+        const deny = join(tmp.path, 'deny.cdb');
+        writeFileSync(join(tmp.path, 'allow.txt'), '127.0.0.1:allow,RULEVAR="yes"\n:deny\n');
+        writeFileSync(join(tmp.path, 'deny.txt'), '127.:deny\n');
+        expect((await run('sh', ['-c', `tcprules ${allow} ${allow}.tmp < ${tmp.path}/allow.txt`])).code).toBe(
+          0,
+        );
+        expect((await run('sh', ['-c', `tcprules ${deny} ${deny}.tmp < ${tmp.path}/deny.txt`])).code).toBe(0);
+        const out = await compare([
+          '-1',
+          '-v',
+          '-H',
+          '-R',
+          '-l',
+          'localhost',
+          '-x',
+          allow,
+          '127.0.0.1',
+          '0',
+          ...ENV_PROG,
+        ]);
+        expect(out).toMatch(/^RULEVAR=yes$/m);
+        // Deny: no program output. Log lines compare except the deny's pid/status (see README).
+        const ours = await startServer(process.execPath, [
+          ourBin,
+          '-1',
+          '-v',
+          '-H',
+          '-R',
+          '-l',
+          'localhost',
+          '-x',
+          deny,
+          '127.0.0.1',
+          '0',
+          'echo',
+          'no',
+        ]);
+        expect(await talk(ours.port)).toBe('');
+        await sleep(100);
+        await ours.stop();
+        expect(normalise(ours.stderr(), ours.port)).toEqual([
+          'tcpserver: status: 0/40',
+          'tcpserver: status: 1/40',
+          'tcpserver: pid PID from 127.0.0.1',
+          'tcpserver: deny PID localhost:127.0.0.1:PORT :127.0.0.1::RPORT',
+          'tcpserver: end PID status 25600',
+          'tcpserver: status: 0/40',
+        ]);
+        // A missing cdb drops the connection, unless -X.
+        const x = await startServer(process.execPath, [
+          ourBin,
+          '-1',
+          '-q',
+          '-H',
+          '-R',
+          '-X',
+          '-x',
+          join(tmp.path, 'none.cdb'),
+          '127.0.0.1',
+          '0',
+          'echo',
+          'yes',
+        ]);
+        expect(await talk(x.port)).toBe('yes\n');
+        const nx = await startServer(process.execPath, [
+          ourBin,
+          '-1',
+          '-q',
+          '-H',
+          '-R',
+          '-x',
+          join(tmp.path, 'none.cdb'),
+          '127.0.0.1',
+          '0',
+          'echo',
+          'yes',
+        ]);
+        expect(await talk(nx.port)).toBe('');
+      } finally {
+        tmp.cleanup();
+      }
+    });
+  },
+);
