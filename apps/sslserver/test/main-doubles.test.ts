@@ -1,0 +1,409 @@
+// main() run in-process with small test doubles of @ucspi/env, @ucspi/rules and @ucspi/tls
+// (passed through io.libs), so the server's own logic is tested independently of those
+// libraries: limits, rules decisions, log lines, the TLS pump, robustness. The doubles implement
+// only what each test needs; the real libraries are exercised by tcpserver.test.ts/sslserver.test.ts.
+import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnvLib, RulesLib, TlsLib } from '../src/index.js';
+import { main } from '../src/index.js';
+
+type Conn = Parameters<EnvLib['tcpEnv']>[0];
+function prefixed(p: string, c: Conn): Record<string, string | undefined> {
+  return {
+    PROTO: p,
+    [`${p}LOCALIP`]: c.localIp,
+    [`${p}LOCALPORT`]: String(c.localPort),
+    [`${p}LOCALHOST`]: c.localHost,
+    [`${p}REMOTEIP`]: c.remoteIp,
+    [`${p}REMOTEPORT`]: String(c.remotePort),
+    [`${p}REMOTEHOST`]: c.remoteHost,
+    [`${p}REMOTEINFO`]: c.remoteInfo,
+  };
+}
+const envDouble: EnvLib = {
+  tcpEnv: (c) => prefixed('TCP', c),
+  sslEnv: (c) => prefixed('SSL', c),
+  modSslEnv: (s) => ({ SSL_PROTOCOL: s.getProtocol() ?? '' }),
+  childEnv: (parent, ...deltas) => {
+    const out: Record<string, string | undefined> = { ...parent };
+    for (const d of deltas)
+      for (const [k, v] of Array.isArray(d) ? d : Object.entries(d)) {
+        if (v === undefined) delete out[k];
+        else out[k] = v;
+      }
+    return out as Record<string, string>;
+  },
+};
+// Rules double: the cdb path names the decision.
+const rulesDouble: RulesLib = {
+  RulesFile: class {
+    constructor(readonly path: string) {}
+    async lookup() {
+      if (this.path === 'deny') return { key: '127.', allow: false, env: [] };
+      if (this.path === 'missing')
+        throw Object.assign(new Error('no cdb'), { code: 'UCSPI_ERR_RULES_NO_CDB' });
+      return { key: '', allow: true, env: [['RULEVAR', 'yes']] as Array<[string, string]> };
+    }
+  },
+  errorStr: (e) => ((e as { code?: string }).code === 'EADDRINUSE' ? 'address already used' : String(e)),
+};
+
+let certDir: { path: string; cleanup: () => void } | undefined;
+let tlsDouble: TlsLib | undefined;
+beforeAll(async () => {
+  if (!toolAvailable('openssl')) return;
+  certDir = tempDir();
+  const key = join(certDir.path, 'k.pem');
+  const cert = join(certDir.path, 'c.pem');
+  const r = await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
+  expect(r.code).toBe(0);
+  tlsDouble = {
+    readKeyPasswordFromFd: async () => Buffer.alloc(0),
+    developmentCertificate: async () => ({
+      certFile: cert,
+      keyFile: key,
+      warning: 'development certificate',
+    }),
+    loadServerTls: async (e) => {
+      const o = { cert: readFileSync(e.CERTFILE ?? ''), key: readFileSync(e.KEYFILE ?? '') };
+      const { createSecureContext } = await import('node:tls');
+      return {
+        secureContext: createSecureContext(o),
+        serverOptions: o,
+        describe: () => [`cert ${e.CERTFILE}`],
+        checkPeer: () => (e.REJECTPEER ? { ok: false, reason: 'no client certificate' } : { ok: true }),
+      };
+    },
+  };
+}, 30_000);
+afterAll(() => certDir?.cleanup());
+
+interface Started {
+  port: number;
+  log: () => string;
+  stop: () => Promise<number>;
+}
+
+/** Start main() in-process; resolves once the port is printed. */
+async function start(
+  flavour: 'tcpserver' | 'sslserver',
+  argv: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<Started> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let log = '';
+  stderr.on('data', (b: Buffer) => {
+    log += b.toString();
+  });
+  let stop: () => void = () => undefined;
+  const stopSignal = new Promise<void>((r) => {
+    stop = r;
+  });
+  const env = { PATH: process.env.PATH, ...extraEnv };
+  const done = main(flavour, ['-1', ...argv], env, {
+    stdout,
+    stderr,
+    stopSignal,
+    libs: { env: envDouble, rules: rulesDouble, ...(tlsDouble ? { tls: tlsDouble } : {}) },
+  });
+  const port = await Promise.race([
+    new Promise<number>((r) => stdout.once('data', (b: Buffer) => r(Number(b.toString().trim())))),
+    done.then((code) => {
+      throw new Error(`exited ${code}: ${log}`);
+    }),
+  ]);
+  return {
+    port,
+    log: () => log,
+    stop: async () => {
+      stop();
+      return done;
+    },
+  };
+}
+
+function talk(port: number, input = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let out = '';
+    c.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve(out));
+    c.on('end', () => c.end());
+    c.end(input);
+  });
+}
+
+function talkTls(port: number, input: Buffer | string = ''): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
+    const out: Buffer[] = [];
+    c.on('data', (b: Buffer) => out.push(b));
+    c.on('error', reject);
+    c.on('end', () => {
+      c.end();
+      resolve(Buffer.concat(out));
+    });
+    c.once('secureConnect', () => c.end(input));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const norm = (log: string) =>
+  log
+    .trim()
+    .split('\n')
+    .map((l) =>
+      l
+        .replace(/\b(pid|ok|deny|end|by) \d+/, '$1 PID')
+        .replace(/:\d+ :/, ':PORT :')
+        .replace(/::\d+$/, '::RPORT'),
+    );
+const ENV_PROG = ['sh', '-c', 'env | grep -E "^(TCP|SSL|PROTO|RULEVAR)" | sort'];
+
+describe('tcpserver main() with library doubles', () => {
+  it('sets the environment and logs the lines of ucspi-tcp', async () => {
+    const s = await start('tcpserver', [
+      '-v',
+      '-H',
+      '-R',
+      '-l',
+      'localhost',
+      '-x',
+      'allow',
+      '127.0.0.1',
+      '0',
+      ...ENV_PROG,
+    ]);
+    const out = await talk(s.port);
+    await sleep(100);
+    expect(await s.stop()).toBe(0);
+    expect(out).toMatch(/^PROTO=TCP$/m);
+    expect(out).toMatch(/^RULEVAR=yes$/m);
+    expect(out).toMatch(new RegExp(`^TCPLOCALPORT=${s.port}$`, 'm'));
+    expect(out).not.toMatch(/^TCPREMOTEHOST=/m);
+    expect(norm(s.log())).toEqual([
+      'tcpserver: status: 0/40',
+      'tcpserver: status: 1/40',
+      'tcpserver: pid PID from 127.0.0.1',
+      'tcpserver: ok PID localhost:127.0.0.1:PORT :127.0.0.1::RPORT',
+      'tcpserver: end PID status 0',
+      'tcpserver: status: 0/40',
+    ]);
+  });
+
+  it('deny closes without running the program; -X allows a missing cdb, without -X it is dropped', async () => {
+    const d = await start('tcpserver', [
+      '-v',
+      '-H',
+      '-R',
+      '-l',
+      'L',
+      '-x',
+      'deny',
+      '127.0.0.1',
+      '0',
+      'echo',
+      'ran',
+    ]);
+    expect(await talk(d.port)).toBe('');
+    await d.stop();
+    expect(norm(d.log())).toContain('tcpserver: deny PID L:127.0.0.1:PORT :127.0.0.1::RPORT');
+    expect(norm(d.log())).toContain('tcpserver: end PID status 25600');
+    const x = await start('tcpserver', [
+      '-q',
+      '-H',
+      '-R',
+      '-X',
+      '-x',
+      'missing',
+      '127.0.0.1',
+      '0',
+      'echo',
+      'ran',
+    ]);
+    expect(await talk(x.port)).toBe('ran\n');
+    await x.stop();
+    const nx = await start('tcpserver', ['-q', '-H', '-R', '-x', 'missing', '127.0.0.1', '0', 'echo', 'ran']);
+    expect(await talk(nx.port)).toBe('');
+    await nx.stop();
+  });
+
+  it('-c 1 starts the second program only after the first ended; exit status in wstat form', async () => {
+    const s = await start('tcpserver', [
+      '-v',
+      '-H',
+      '-R',
+      '-l',
+      'L',
+      '-c',
+      '1',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'date +%s%N; sleep 0.4; exit 2',
+    ]);
+    const outs = await Promise.all([talk(s.port), talk(s.port)]);
+    const [a, b] = outs.map((x) => Number(BigInt(x.trim()) / 1_000_000n)).sort((x, y) => x - y);
+    expect((b ?? 0) - (a ?? 0)).toBeGreaterThanOrEqual(350);
+    await sleep(100);
+    await s.stop();
+    expect(s.log()).not.toMatch(/status: 2\/1/);
+    expect(s.log()).toMatch(/end \d+ status 512/);
+  });
+
+  it('bind failure: djb wording, exit 111', async () => {
+    const a = await start('tcpserver', ['-H', '-R', '127.0.0.1', '0', 'true']);
+    const stderr = new PassThrough();
+    let log = '';
+    stderr.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    const code = await main(
+      'tcpserver',
+      ['-H', '-R', '127.0.0.1', String(a.port), 'true'],
+      {},
+      {
+        stdout: new PassThrough(),
+        stderr,
+        libs: { env: envDouble, rules: rulesDouble },
+      },
+    );
+    await a.stop();
+    expect(code).toBe(111);
+    expect(log).toBe('tcpserver: fatal: unable to bind: address already used\n');
+  });
+});
+
+describe.runIf(toolAvailable('openssl'))('sslserver main() with library doubles', () => {
+  it('runs the program behind TLS: env (-e sets PROTO=TCP), -V line, banner', async () => {
+    const s = await start('sslserver', [
+      '-V',
+      '-e',
+      '-s',
+      '-H',
+      '-R',
+      '-l',
+      'L',
+      '-B',
+      'BAN:',
+      '127.0.0.1',
+      '0',
+      ...ENV_PROG,
+    ]);
+    const out = (await talkTls(s.port)).toString();
+    await sleep(100);
+    await s.stop();
+    // The banner comes first, then the program's output (the sorted env starts with PROTO).
+    expect(out.startsWith('BAN:PROTO=TCP\n')).toBe(true);
+    expect(out).toMatch(/^SSLREMOTEIP=127\.0\.0\.1$/m);
+    expect(out).toMatch(/^TCPREMOTEIP=127\.0\.0\.1$/m);
+    expect(out).toMatch(/^SSL_PROTOCOL=TLSv1\.3$/m);
+    expect(s.log()).toMatch(/^sslserver: warning: development certificate$/m);
+    expect(norm(s.log())).toEqual(
+      expect.arrayContaining([
+        'sslserver: status 0/40/0',
+        'sslserver: ok PID L:127.0.0.1:PORT :127.0.0.1::RPORT',
+        'sslserver: ended by PID status 0',
+      ]),
+    );
+    expect(s.log()).toMatch(/^sslserver: tls \d+ accept TLSv1\.3:TLS_\w+$/m);
+  });
+
+  it('pumps 64 MiB both ways through cat; half-close gets later output', async () => {
+    const s = await start('sslserver', ['-q', '-H', '-R', '127.0.0.1', '0', 'cat']);
+    const big = Buffer.alloc(64 * 1024 * 1024, 'q');
+    expect((await talkTls(s.port, big)).length).toBe(big.length);
+    await s.stop();
+    const h = await start('sslserver', [
+      '-q',
+      '-H',
+      '-R',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'cat >/dev/null; sleep 0.2; echo after',
+    ]);
+    expect((await talkTls(h.port, 'x')).toString()).toBe('after\n');
+    await h.stop();
+  }, 60_000);
+
+  it('survives garbage, a reset mid-handshake and a silent client (-T 1); slots are freed', async () => {
+    const s = await start('sslserver', ['-v', '-H', '-R', '-T', '1', '127.0.0.1', '0', 'echo', 'ok']);
+    await new Promise<void>((r) => {
+      const c = netConnect(s.port, '127.0.0.1', () => c.write('GET / HTTP/1.0\r\n\r\n'));
+      c.on('error', () => undefined);
+      c.on('close', () => r());
+    });
+    await new Promise<void>((r) => {
+      const c = netConnect(s.port, '127.0.0.1', () => {
+        c.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+        c.resetAndDestroy();
+        r();
+      });
+    });
+    const t0 = Date.now();
+    await new Promise<void>((r) => {
+      const c = netConnect(s.port, '127.0.0.1');
+      c.on('error', () => undefined);
+      c.on('close', () => r());
+    });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await talkTls(s.port)).toString()).toBe('ok\n');
+    await sleep(100);
+    await s.stop();
+    expect(s.log().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
+  }, 20_000);
+
+  it('a peer rejected by checkPeer (-m) never gets program output', async () => {
+    const s = await start('sslserver', ['-q', '-m', '-H', '-R', '127.0.0.1', '0', 'echo', 'secret'], {
+      REJECTPEER: '1',
+    });
+    expect((await talkTls(s.port).catch(() => Buffer.alloc(0))).toString()).toBe('');
+    await s.stop();
+  });
+
+  it('talks to openssl s_client', async () => {
+    const s = await start('sslserver', [
+      '-q',
+      '-H',
+      '-R',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'read line; echo "got $line"',
+    ]);
+    const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${s.port}`, '-quiet'], {
+      input: 'hello\n',
+      timeoutMs: 10_000,
+    });
+    await s.stop();
+    expect(r.stdout.toString()).toBe('got hello\n');
+  });
+});
