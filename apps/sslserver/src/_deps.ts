@@ -40,6 +40,7 @@ export interface EnvLib {
     parent: Record<string, string | undefined>,
     ...deltas: Array<EnvDelta | Array<[string, string]>>
   ): Record<string, string>;
+  encodeEnvList(vars: Record<string, string>): Buffer;
 }
 /** The parts of @ucspi/rules used here. */
 export interface RulesLib {
@@ -78,7 +79,8 @@ async function load<T>(name: string, exportsNeeded: readonly string[]): Promise<
 }
 
 /** Load @ucspi/env with the functions this app calls. */
-export const loadEnvLib = () => load<EnvLib>('@ucspi/env', ['tcpEnv', 'sslEnv', 'modSslEnv', 'childEnv']);
+export const loadEnvLib = () =>
+  load<EnvLib>('@ucspi/env', ['tcpEnv', 'sslEnv', 'modSslEnv', 'childEnv', 'encodeEnvList']);
 /** Load @ucspi/rules with the functions this app calls. */
 export const loadRulesLib = () => load<RulesLib>('@ucspi/rules', ['RulesFile', 'errorStr']);
 /** Load @ucspi/tls with the functions this app calls. */

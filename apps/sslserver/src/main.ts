@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { createDnsClient } from '@ucspi/dns';
-import { spawnOnSocket, spawnPumped } from '@ucspi/exec';
+import { pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
 import {
   type ConnectionInfo,
   type EnvLib,
@@ -84,8 +84,6 @@ function unsupported(opts: ServerOptions): void {
   if (opts.remoteInfo) throw new FatalError('-r (ident lookups, RFC 1413) is not supported; use -R', false);
   if (opts.ipOptions)
     throw new FatalError('-o (keep IP options) is not supported: Node.js has no IP_OPTIONS', false);
-  if (opts.flavour === 'sslserver' && opts.ucspiTls)
-    throw new FatalError('-n (UCSPI-TLS delayed TLS) is not supported yet', false);
 }
 
 async function loadTls(
@@ -191,6 +189,105 @@ async function serve(
     });
   };
 
+  /** Wait for the TLS handshake, at most -T seconds. */
+  const handshake = (tlsSocket: TLSSocket) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), opts.handshakeTimeout * 1000);
+      tlsSocket.once('secure', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      tlsSocket.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      tlsSocket.once('error', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+
+  /**
+   * sslserver -n (UCSPI-TLS): the program talks plaintext on the raw socket (fd 0/1) and writes
+   * `y` or `Y` on SSLCTLFD to start TLS; the server then runs the handshake on the raw socket and
+   * pumps between TLS and SSLREADFD/SSLWRITEFD. Plaintext the client pipelined after its STARTTLS
+   * that the program did not read stays in the socket and is fed to the TLS layer as handshake
+   * bytes (which fails the handshake): it is never delivered to the program as if it were
+   * protected (RFC 3207 section 6).
+   */
+  const handleUcspiTls = async (
+    socket: Socket,
+    conn: ConnectionInfo,
+    remoteIp: string,
+    where: string,
+    rulesEnv: Array<[string, string]>,
+    remoteHost: string | undefined,
+  ): Promise<void> => {
+    if (!tls) return;
+    // -B in -n mode goes out on the plain socket, before the program runs.
+    if (opts.banner) socket.write(opts.banner);
+    const run = spawnUcspiTls(socket, {
+      argv: opts.prog,
+      env: childEnv(env, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
+    });
+    log(`pid ${run.pid} from ${safe(remoteIp)}`);
+    log(`ok ${run.pid} ${where}`);
+    run.control.on('error', () => undefined);
+    run.read.on('error', () => undefined);
+    run.write.on('error', () => undefined);
+    const closeAll = () => {
+      socket.destroy();
+      run.control.destroy();
+      run.read.destroy();
+      run.write.destroy();
+    };
+    const request = await new Promise<string | undefined>((resolve) => {
+      run.control.once('data', (b: Buffer) => resolve(b.subarray(0, 1).toString('latin1')));
+      run.control.once('end', () => resolve(undefined));
+      run.control.once('close', () => resolve(undefined));
+      run.exited.then(() => resolve(undefined));
+    });
+    if (request !== 'y' && request !== 'Y') {
+      // No TLS requested: the program keeps the plain socket; only our copy is closed.
+      closeAll();
+    } else {
+      run.control.pause();
+      const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
+      tlsSocket.on('error', () => undefined);
+      const peer = (await handshake(tlsSocket)) ? tls.checkPeer(tlsSocket, remoteHost) : undefined;
+      if (!peer?.ok) {
+        if (opts.verbosity > 0)
+          io.stderr.write(
+            `${name}: error: ${peer ? safe(peer.reason ?? 'client certificate rejected') : `(111) unable to accept TLS for pid: ${run.pid}`}\n`,
+          );
+        tlsSocket.destroy();
+        closeAll();
+        run.kill('SIGTERM');
+      } else {
+        logTls(run.pid, tlsSocket);
+        if (request === 'Y') run.control.write(envLib.encodeEnvList(modSslEnv(tlsSocket)));
+        await pumpStreams(
+          tlsSocket,
+          run.write,
+          run.read,
+          { idleTimeoutMs: opts.idleTimeout * 1000, onIdleTimeout: () => run.kill('SIGTERM') },
+          run.exited,
+        );
+        closeAll();
+      }
+    }
+    const st = await run.exited;
+    log(`ended by ${run.pid} status ${st.wstat}`);
+  };
+
+  /** The `tls PID accept` line; -V adds protocol and cipher as in the man page. */
+  const logTls = (pid: number, tlsSocket: TLSSocket) => {
+    if (opts.verbosity >= 3) {
+      const c = tlsSocket.getCipher();
+      log(`tls ${pid} accept ${tlsSocket.getProtocol() ?? ''}:${c.standardName ?? c.name}`);
+    } else log(`tls ${pid} accept`);
+  };
+
   const handle = async (socket: Socket): Promise<void> => {
     socket.on('error', () => undefined);
     if (opts.noDelay) socket.setNoDelay(true);
@@ -259,24 +356,15 @@ async function serve(
       release();
       return;
     }
+    if (opts.ucspiTls) {
+      await handleUcspiTls(socket, conn, remoteIp, where, rulesEnv, remoteHost);
+      release();
+      return;
+    }
     // sslserver: the TLS handshake only after the rules allowed the connection.
     const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
     tlsSocket.on('error', () => undefined);
-    const secured = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), opts.handshakeTimeout * 1000);
-      tlsSocket.once('secure', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      tlsSocket.once('close', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-      tlsSocket.once('error', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+    const secured = await handshake(tlsSocket);
     if (!secured) {
       if (opts.verbosity > 0)
         io.stderr.write(`${name}: error: (111) unable to accept TLS from ${safe(remoteIp)}\n`);
@@ -308,10 +396,7 @@ async function serve(
     );
     log(`pid ${run.pid} from ${safe(remoteIp)}`);
     log(`ok ${run.pid} ${where}`);
-    if (opts.verbosity >= 3) {
-      const c = tlsSocket.getCipher();
-      log(`tls ${run.pid} accept ${tlsSocket.getProtocol() ?? ''}:${c.standardName ?? c.name}`);
-    } else log(`tls ${run.pid} accept`);
+    logTls(run.pid, tlsSocket);
     run.done.then(() => run.kill('SIGTERM'));
     const st = await run.exited;
     await run.done;

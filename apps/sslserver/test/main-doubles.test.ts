@@ -29,6 +29,8 @@ const envDouble: EnvLib = {
   tcpEnv: (c) => prefixed('TCP', c),
   sslEnv: (c) => prefixed('SSL', c),
   modSslEnv: (s) => ({ SSL_PROTOCOL: s.getProtocol() ?? '' }),
+  encodeEnvList: (vars) =>
+    Buffer.concat([...Object.entries(vars).map(([k, v]) => Buffer.from(`${k}=${v}\0`)), Buffer.from('\0')]),
   childEnv: (parent, ...deltas) => {
     const out: Record<string, string | undefined> = { ...parent };
     for (const d of deltas)
@@ -405,5 +407,89 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with library doubles'
     });
     await s.stop();
     expect(r.stdout.toString()).toBe('got hello\n');
+  });
+
+  // A small SMTP-ish program for -n: plaintext dialogue on fd 0/1, then `y` (or `Y`) on SSLCTLFD
+  // and one line read from SSLREADFD echoed to SSLWRITEFD.
+  const SMTP = `printf '220 test ESMTP\r\n'
+while IFS= read -r line; do
+  case "$line" in
+    EHLO*|HELO*) printf '250-test\r\n250 STARTTLS\r\n';;
+    STARTTLS*) printf '220 go ahead\r\n'; printf "$REQ" >&$SSLCTLFD; break;;
+  esac
+done
+if [ "$REQ" = Y ]; then dd bs=1 count=22 <&$SSLCTLFD 2>/dev/null >&$SSLWRITEFD; echo >&$SSLWRITEFD; fi
+IFS= read -r l <&$SSLREADFD; printf 'got %s\n' "$l" >&$SSLWRITEFD`;
+
+  it('-n: openssl s_client -starttls smtp reaches the program through SSLREADFD/SSLWRITEFD', async () => {
+    const s = await start('sslserver', ['-v', '-n', '-H', '-R', '127.0.0.1', '0', 'sh', '-c', SMTP], {
+      REQ: 'y',
+    });
+    const r = await run(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${s.port}`, '-starttls', 'smtp', '-quiet'],
+      {
+        input: 'hello-tls\n',
+        timeoutMs: 10_000,
+      },
+    );
+    await sleep(100);
+    await s.stop();
+    expect(r.stdout.toString()).toContain('got hello-tls\n');
+    expect(s.log()).toMatch(/^sslserver: tls \d+ accept$/m);
+  });
+
+  /** Plaintext SMTP up to STARTTLS (sent with `extra` in the same write), then TLS on the same socket. */
+  function starttls(port: number, extra: string): Promise<string> {
+    return new Promise((resolve) => {
+      const c = netConnect(port, '127.0.0.1');
+      let plain = '';
+      c.on('error', () => resolve('plain-error'));
+      const onPlain = (b: Buffer) => {
+        plain += b.toString();
+        if (plain.includes('220 test')) {
+          plain = '';
+          c.write('EHLO x\r\n');
+        } else if (plain.includes('250 STARTTLS')) {
+          plain = '';
+          c.write(`STARTTLS\r\n${extra}`);
+        } else if (plain.includes('220 go ahead')) {
+          c.off('data', onPlain);
+          const t = tlsConnect({ socket: c, rejectUnauthorized: false });
+          let out = '';
+          t.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          t.on('error', () => resolve(`tls-error:${out}`));
+          t.on('end', () => resolve(out));
+          t.on('close', () => resolve(out));
+          t.once('secureConnect', () => t.end('after-tls\n'));
+        }
+      };
+      c.on('data', onPlain);
+    });
+  }
+
+  it('-n with Y: the program receives the TLS environment list on SSLCTLFD', async () => {
+    const s = await start('sslserver', ['-q', '-n', '-H', '-R', '127.0.0.1', '0', 'sh', '-c', SMTP], {
+      REQ: 'Y',
+    });
+    const out = await starttls(s.port, '');
+    await s.stop();
+    // SSL_PROTOCOL=TLSv1.3 NUL NUL is 22 bytes: the list and its terminating extra NUL.
+    expect(out).toBe('SSL_PROTOCOL=TLSv1.3\0\0\ngot after-tls\n');
+  });
+
+  it('-n: plaintext pipelined after STARTTLS is never delivered to the program as TLS data', async () => {
+    const s = await start(
+      'sslserver',
+      ['-q', '-n', '-H', '-R', '-T', '2', '127.0.0.1', '0', 'sh', '-c', SMTP],
+      { REQ: 'y' },
+    );
+    const out = await starttls(s.port, 'INJECTED\r\n');
+    await sleep(100);
+    await s.stop();
+    expect(out).not.toContain('INJECTED');
+    expect(out).not.toContain('got');
   });
 });

@@ -104,139 +104,133 @@ describe('our sslserver', () => {
     expect(r.code).toBe(100);
     expect(r.stderr.toString()).toMatch(/^sslserver: usage: sslserver /);
   });
+});
 
-  it('rejects -n as not supported yet, loudly', async () => {
-    const r = await run(process.execPath, [ourBin, '-n', '127.0.0.1', '0', 'cat']);
-    expect(r.code).toBe(100);
-    expect(r.stderr.toString()).toMatch(/-n .*not supported/);
+describe.runIf(libsReady)('our sslserver through TLS', () => {
+  it('runs the program behind TLS with PROTO=SSL and the SSL* variables, logs -V lines', async () => {
+    const s = await startServer([
+      '-1',
+      '-V',
+      '-H',
+      '-R',
+      '-l',
+      'localhost',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'env | grep -E "^(PROTO|SSL|TCP)" | sort',
+    ]);
+    const out = (await talkTls(s.port)).toString();
+    expect(out).toMatch(/^PROTO=SSL$/m);
+    expect(out).toMatch(/^SSLREMOTEIP=127\.0\.0\.1$/m);
+    expect(out).toMatch(new RegExp(`^SSLLOCALPORT=${s.port}$`, 'm'));
+    expect(out).not.toMatch(/^TCPREMOTEIP=/m);
+    await sleep(100);
+    expect(s.stderr()).toMatch(/^sslserver: status 0\/40\/0$/m);
+    expect(s.stderr()).toMatch(/^sslserver: ok \d+ localhost:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+$/m);
+    expect(s.stderr()).toMatch(/^sslserver: tls \d+ accept TLSv1\.3:TLS_/m);
+    expect(s.stderr()).toMatch(/^sslserver: ended by \d+ status 0$/m);
+    expect(await s.stop()).toBe(0);
   });
 
-  describe.runIf(libsReady)('our sslserver through TLS', () => {
-    it('runs the program behind TLS with PROTO=SSL and the SSL* variables, logs -V lines', async () => {
-      const s = await startServer([
-        '-1',
-        '-V',
-        '-H',
-        '-R',
-        '-l',
-        'localhost',
-        '127.0.0.1',
-        '0',
-        'sh',
-        '-c',
-        'env | grep -E "^(PROTO|SSL|TCP)" | sort',
-      ]);
-      const out = (await talkTls(s.port)).toString();
-      expect(out).toMatch(/^PROTO=SSL$/m);
-      expect(out).toMatch(/^SSLREMOTEIP=127\.0\.0\.1$/m);
-      expect(out).toMatch(new RegExp(`^SSLLOCALPORT=${s.port}$`, 'm'));
-      expect(out).not.toMatch(/^TCPREMOTEIP=/m);
-      await sleep(100);
-      expect(s.stderr()).toMatch(/^sslserver: status 0\/40\/0$/m);
-      expect(s.stderr()).toMatch(/^sslserver: ok \d+ localhost:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+$/m);
-      expect(s.stderr()).toMatch(/^sslserver: tls \d+ accept TLSv1\.3:TLS_/m);
-      expect(s.stderr()).toMatch(/^sslserver: ended by \d+ status 0$/m);
-      expect(await s.stop()).toBe(0);
+  it('-e adds the TCP* set and PROTO=TCP; -s adds SSL_PROTOCOL', async () => {
+    const s = await startServer([
+      '-1',
+      '-q',
+      '-e',
+      '-s',
+      '-H',
+      '-R',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'env | grep -E "^(PROTO|TCPREMOTEIP|SSL_PROTOCOL)=" | sort',
+    ]);
+    const out = (await talkTls(s.port)).toString();
+    expect(out).toMatch(/^PROTO=TCP$/m);
+    expect(out).toMatch(/^TCPREMOTEIP=127\.0\.0\.1$/m);
+    expect(out).toMatch(/^SSL_PROTOCOL=TLSv1\.[23]$/m);
+  });
+
+  it('pumps 64 MiB both ways through cat without hanging; -B banner comes first', async () => {
+    const s = await startServer(['-1', '-q', '-H', '-R', '-B', 'BANNER', '127.0.0.1', '0', 'cat']);
+    const big = Buffer.alloc(64 * 1024 * 1024, 'z');
+    const out = await talkTls(s.port, big);
+    expect(out.subarray(0, 6).toString()).toBe('BANNER');
+    expect(out.length).toBe(big.length + 6);
+  }, 60_000);
+
+  it('half-close: the client still gets output written after its EOF', async () => {
+    const s = await startServer([
+      '-1',
+      '-q',
+      '-H',
+      '-R',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'cat >/dev/null; sleep 0.3; echo after',
+    ]);
+    expect((await talkTls(s.port, 'data')).toString()).toBe('after\n');
+  });
+
+  it('survives garbage instead of a ClientHello, a reset mid-handshake and a silent client (-T)', async () => {
+    const s = await startServer(['-1', '-v', '-H', '-R', '-T', '1', '127.0.0.1', '0', 'echo', 'ok']);
+    await new Promise<void>((resolve) => {
+      const c = netConnect(s.port, '127.0.0.1', () => c.write('GET / HTTP/1.0\r\n\r\n'));
+      c.on('error', () => undefined);
+      c.on('close', () => resolve());
     });
-
-    it('-e adds the TCP* set and PROTO=TCP; -s adds SSL_PROTOCOL', async () => {
-      const s = await startServer([
-        '-1',
-        '-q',
-        '-e',
-        '-s',
-        '-H',
-        '-R',
-        '127.0.0.1',
-        '0',
-        'sh',
-        '-c',
-        'env | grep -E "^(PROTO|TCPREMOTEIP|SSL_PROTOCOL)=" | sort',
-      ]);
-      const out = (await talkTls(s.port)).toString();
-      expect(out).toMatch(/^PROTO=TCP$/m);
-      expect(out).toMatch(/^TCPREMOTEIP=127\.0\.0\.1$/m);
-      expect(out).toMatch(/^SSL_PROTOCOL=TLSv1\.[23]$/m);
-    });
-
-    it('pumps 64 MiB both ways through cat without hanging; -B banner comes first', async () => {
-      const s = await startServer(['-1', '-q', '-H', '-R', '-B', 'BANNER', '127.0.0.1', '0', 'cat']);
-      const big = Buffer.alloc(64 * 1024 * 1024, 'z');
-      const out = await talkTls(s.port, big);
-      expect(out.subarray(0, 6).toString()).toBe('BANNER');
-      expect(out.length).toBe(big.length + 6);
-    }, 60_000);
-
-    it('half-close: the client still gets output written after its EOF', async () => {
-      const s = await startServer([
-        '-1',
-        '-q',
-        '-H',
-        '-R',
-        '127.0.0.1',
-        '0',
-        'sh',
-        '-c',
-        'cat >/dev/null; sleep 0.3; echo after',
-      ]);
-      expect((await talkTls(s.port, 'data')).toString()).toBe('after\n');
-    });
-
-    it('survives garbage instead of a ClientHello, a reset mid-handshake and a silent client (-T)', async () => {
-      const s = await startServer(['-1', '-v', '-H', '-R', '-T', '1', '127.0.0.1', '0', 'echo', 'ok']);
-      await new Promise<void>((resolve) => {
-        const c = netConnect(s.port, '127.0.0.1', () => c.write('GET / HTTP/1.0\r\n\r\n'));
-        c.on('error', () => undefined);
-        c.on('close', () => resolve());
+    await new Promise<void>((resolve) => {
+      const c = netConnect(s.port, '127.0.0.1', () => {
+        c.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+        c.resetAndDestroy();
+        resolve();
       });
-      await new Promise<void>((resolve) => {
-        const c = netConnect(s.port, '127.0.0.1', () => {
-          c.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
-          c.resetAndDestroy();
-          resolve();
-        });
-      });
-      const t0 = Date.now();
-      await new Promise<void>((resolve) => {
-        const c = netConnect(s.port, '127.0.0.1');
-        c.on('error', () => undefined);
-        c.on('close', () => resolve());
-      });
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
-      expect(Date.now() - t0).toBeLessThan(5000);
-      // The server still works and every slot was freed.
-      expect((await talkTls(s.port)).toString()).toBe('ok\n');
-      await sleep(100);
-      expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
-    }, 20_000);
-
-    it.runIf(toolAvailable('openssl'))('talks to openssl s_client', async () => {
-      const s = await startServer([
-        '-1',
-        '-q',
-        '-H',
-        '-R',
-        '127.0.0.1',
-        '0',
-        'sh',
-        '-c',
-        'read line; echo "got $line"',
-      ]);
-      const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${s.port}`, '-quiet'], {
-        input: 'hello\n',
-        timeoutMs: 10_000,
-      });
-      expect(r.stdout.toString()).toBe('got hello\n');
     });
-
-    it.runIf(toolAvailable('gnutls-cli'))('talks to gnutls-cli', async () => {
-      const s = await startServer(['-1', '-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'hi gnutls']);
-      const r = await run(
-        'gnutls-cli',
-        ['--insecure', '--logfile=/dev/null', '-p', String(s.port), '127.0.0.1'],
-        { input: '', timeoutMs: 10_000 },
-      );
-      expect(r.stdout.toString()).toContain('hi gnutls');
+    const t0 = Date.now();
+    await new Promise<void>((resolve) => {
+      const c = netConnect(s.port, '127.0.0.1');
+      c.on('error', () => undefined);
+      c.on('close', () => resolve());
     });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // The server still works and every slot was freed.
+    expect((await talkTls(s.port)).toString()).toBe('ok\n');
+    await sleep(100);
+    expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
+  }, 20_000);
+
+  it.runIf(toolAvailable('openssl'))('talks to openssl s_client', async () => {
+    const s = await startServer([
+      '-1',
+      '-q',
+      '-H',
+      '-R',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'read line; echo "got $line"',
+    ]);
+    const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${s.port}`, '-quiet'], {
+      input: 'hello\n',
+      timeoutMs: 10_000,
+    });
+    expect(r.stdout.toString()).toBe('got hello\n');
+  });
+
+  it.runIf(toolAvailable('gnutls-cli'))('talks to gnutls-cli', async () => {
+    const s = await startServer(['-1', '-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'hi gnutls']);
+    const r = await run(
+      'gnutls-cli',
+      ['--insecure', '--logfile=/dev/null', '-p', String(s.port), '127.0.0.1'],
+      { input: '', timeoutMs: 10_000 },
+    );
+    expect(r.stdout.toString()).toContain('hi gnutls');
   });
 });
