@@ -115,6 +115,11 @@ async function serve(
 ): Promise<number> {
   const name = opts.flavour;
   unsupported(opts);
+  // The TLS handler of the original drops to these before the handshake; Node.js has no chroot
+  // and this server has no separate handler process, so refuse rather than run unconfined.
+  if (name === 'sslserver')
+    for (const v of ['SSL_CHROOT', 'SSL_USER', 'SSL_GROUP', 'SSL_UID', 'SSL_GID'])
+      if (env[v]) throw new FatalError(`${v} is not supported yet`, false);
   const log = (line: string) => {
     if (opts.verbosity >= 2) io.stderr.write(`${name}: ${line}\n`);
   };

@@ -2,7 +2,7 @@
 // (passed through io.libs), so the server's own logic is tested independently of those
 // libraries: limits, rules decisions, log lines, the TLS pump, robustness. The doubles implement
 // only what each test needs; the real libraries are exercised by tcpserver.test.ts/sslserver.test.ts.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -275,6 +275,49 @@ describe('tcpserver main() with library doubles', () => {
     await s.stop();
     expect(s.log()).not.toMatch(/status: 2\/1/);
     expect(s.log()).toMatch(/end \d+ status 512/);
+  });
+
+  it('leaves no zombie processes after many connections', async () => {
+    const s = await start('tcpserver', ['-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'x']);
+    const outs = await Promise.all(Array.from({ length: 30 }, () => talk(s.port)));
+    expect(outs.every((o) => o === 'x\n')).toBe(true);
+    await sleep(300);
+    await s.stop();
+    const zombies = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map((d) => {
+        try {
+          return readFileSync(`/proc/${d}/stat`, 'utf8');
+        } catch {
+          return '';
+        }
+      })
+      .filter((st) => {
+        // fields after the ")": state, ppid
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        return f[0] === 'Z' && Number(f[1]) === process.pid;
+      });
+    expect(zombies).toEqual([]);
+  });
+
+  it('sslserver refuses SSL_CHROOT and SSL_USER loudly (exit 100)', async () => {
+    const stderr = new PassThrough();
+    let log = '';
+    stderr.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    const code = await main(
+      'sslserver',
+      ['127.0.0.1', '0', 'true'],
+      { SSL_CHROOT: '/var/empty' },
+      {
+        stdout: new PassThrough(),
+        stderr,
+        libs: { env: envDouble, rules: rulesDouble },
+      },
+    );
+    expect(code).toBe(100);
+    expect(log).toBe('sslserver: fatal: SSL_CHROOT is not supported yet\n');
   });
 
   it('bind failure: djb wording, exit 111', async () => {
