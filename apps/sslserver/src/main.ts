@@ -300,7 +300,11 @@ async function serve(
     const localIp = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
     const remotePort = socket.remotePort ?? 0;
     // tcpserver -B writes the banner before any lookup; sslserver sends it through TLS instead.
-    if (name === 'tcpserver' && opts.banner) socket.write(opts.banner);
+    // The server's copy of the socket is closed at spawn: wait until the banner has been written.
+    const bannerWritten =
+      name === 'tcpserver' && opts.banner
+        ? new Promise<void>((resolve) => socket.write(opts.banner, () => resolve()))
+        : Promise.resolve();
     const localHost = opts.localName ?? (await dns.reverse(localIp).catch(() => undefined));
     let remoteHost: string | undefined;
     if (opts.remoteHost) {
@@ -350,6 +354,7 @@ async function serve(
     }
     const rulesEnv = match?.env ?? [];
     if (!tls) {
+      await bannerWritten;
       const run = spawnOnSocket(socket, {
         argv: opts.prog,
         env: childEnv(env, tcpEnv(conn), rulesEnv),

@@ -277,6 +277,12 @@ describe('tcpserver main() with library doubles', () => {
     expect(s.log()).toMatch(/end \d+ status 512/);
   });
 
+  it('-B writes the banner before the program output', async () => {
+    const s = await start('tcpserver', ['-q', '-H', '-R', '-B', 'hello ', '127.0.0.1', '0', 'echo', 'there']);
+    expect(await talk(s.port)).toBe('hello there\n');
+    expect(await s.stop()).toBe(0);
+  });
+
   it('leaves no zombie processes after many connections', async () => {
     const s = await start('tcpserver', ['-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'x']);
     const outs = await Promise.all(Array.from({ length: 30 }, () => talk(s.port)));
