@@ -164,6 +164,7 @@ async function serve(
   const localPort = typeof address === 'object' && address ? address.port : 0;
   if (opts.printPort) io.stdout.write(`${localPort}\n`);
 
+  const peerAddress = new WeakMap<Socket, string>();
   let children = 0;
   // -c: a connection beyond the limit is accepted but held, unread, until a slot frees; its
   // program starts only then (the original leaves it in the kernel's backlog, which Node.js cannot).
@@ -296,7 +297,10 @@ async function serve(
   const handle = async (socket: Socket): Promise<void> => {
     socket.on('error', () => undefined);
     if (opts.noDelay) socket.setNoDelay(true);
-    const remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    const remoteIp = (peerAddress.get(socket) ?? socket.remoteAddress ?? '').replace(
+      /^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/,
+      '',
+    );
     const localIp = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
     const remotePort = socket.remotePort ?? 0;
     // tcpserver -B writes the banner before any lookup; sslserver sends it through TLS instead.
@@ -415,6 +419,8 @@ async function serve(
   };
 
   server.on('connection', (socket: Socket) => {
+    // Read the peer's address now: a client that resets later leaves no address on the socket.
+    if (socket.remoteAddress) peerAddress.set(socket, socket.remoteAddress);
     if (children >= opts.limit) waiting.push(socket);
     else start(socket);
   });
