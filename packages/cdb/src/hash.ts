@@ -1,0 +1,15 @@
+/** djb's cdb hash: h = 5381; h = ((h << 5) + h) ^ c, over the key's bytes, 32-bit unsigned. */
+export function cdbHash(key: Uint8Array): number {
+  let h = 5381;
+  for (let i = 0; i < key.length; i++) h = (((h << 5) + h) ^ key[i]!) >>> 0;
+  return h;
+}
+
+/** Keys and data may be given as strings (UTF-8) or bytes. */
+export function toBytes(b: Uint8Array | string): Buffer {
+  return typeof b === 'string'
+    ? Buffer.from(b, 'utf8')
+    : Buffer.isBuffer(b)
+      ? b
+      : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
