@@ -1,1 +1,11 @@
-export {};
+export type { CliIo } from './cli/tcprules.js';
+export { tcprules } from './cli/tcprules.js';
+export { tcprulescheck } from './cli/tcprulescheck.js';
+export { compileRules } from './compile.js';
+export type { RulesErrorCode } from './errors.js';
+export { RulesError, RulesErrorCodes } from './errors.js';
+export { errorStr } from './errorstr.js';
+export type { RuleMatch, RuleQuery } from './lookup.js';
+export { lookupRules, RulesFile, ruleKeys } from './lookup.js';
+export type { Rule } from './parse.js';
+export { decodeRuleData, encodeRuleData, parseRuleLine, parseRules } from './parse.js';

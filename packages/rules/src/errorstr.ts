@@ -1,0 +1,93 @@
+// djb's error_str texts (ucspi-tcp's error_str.c), which the originals print after `fatal: ...: `.
+const TEXTS: Record<string, string> = {
+  EINTR: 'interrupted system call',
+  ENOMEM: 'out of memory',
+  ENOENT: 'file does not exist',
+  ETXTBSY: 'text busy',
+  EIO: 'input/output error',
+  EEXIST: 'file already exists',
+  ETIMEDOUT: 'timed out',
+  EINPROGRESS: 'operation in progress',
+  EAGAIN: 'temporary failure',
+  EWOULDBLOCK: 'input/output would block',
+  EPIPE: 'broken pipe',
+  EPERM: 'permission denied',
+  EACCES: 'access denied',
+  ENXIO: 'device not configured',
+  EPROTO: 'protocol error',
+  EISDIR: 'is a directory',
+  ESRCH: 'no such process',
+  E2BIG: 'argument list too long',
+  ENOEXEC: 'exec format error',
+  EBADF: 'file descriptor not open',
+  ECHILD: 'no child processes',
+  EDEADLK: 'operation would cause deadlock',
+  EFAULT: 'bad address',
+  ENOTBLK: 'not a block device',
+  EBUSY: 'device busy',
+  EXDEV: 'cross-device link',
+  ENODEV: 'device does not support operation',
+  ENOTDIR: 'not a directory',
+  EINVAL: 'invalid argument',
+  ENFILE: 'system cannot open more files',
+  EMFILE: 'process cannot open more files',
+  ENOTTY: 'not a tty',
+  EFBIG: 'file too big',
+  ENOSPC: 'out of disk space',
+  ESPIPE: 'unseekable descriptor',
+  EROFS: 'read-only file system',
+  EMLINK: 'too many links',
+  EDOM: 'input out of range',
+  ERANGE: 'output out of range',
+  EALREADY: 'operation already in progress',
+  ENOTSOCK: 'not a socket',
+  EDESTADDRREQ: 'destination address required',
+  EMSGSIZE: 'message too long',
+  EPROTOTYPE: 'incorrect protocol type',
+  ENOPROTOOPT: 'protocol not available',
+  EPROTONOSUPPORT: 'protocol not supported',
+  ESOCKTNOSUPPORT: 'socket type not supported',
+  EOPNOTSUPP: 'operation not supported',
+  EPFNOSUPPORT: 'protocol family not supported',
+  EAFNOSUPPORT: 'address family not supported',
+  EADDRINUSE: 'address already used',
+  EADDRNOTAVAIL: 'address not available',
+  ENETDOWN: 'network down',
+  ENETUNREACH: 'network unreachable',
+  ENETRESET: 'network reset',
+  ECONNABORTED: 'connection aborted',
+  ECONNRESET: 'connection reset',
+  ENOBUFS: 'out of buffer space',
+  EISCONN: 'already connected',
+  ENOTCONN: 'not connected',
+  ESHUTDOWN: 'socket shut down',
+  ETOOMANYREFS: 'too many references',
+  ECONNREFUSED: 'connection refused',
+  ELOOP: 'symbolic link loop',
+  ENAMETOOLONG: 'file name too long',
+  EHOSTDOWN: 'host down',
+  EHOSTUNREACH: 'host unreachable',
+  ENOTEMPTY: 'directory not empty',
+  EPROCLIM: 'too many processes',
+  EUSERS: 'too many users',
+  EDQUOT: 'disk quota exceeded',
+  ESTALE: 'stale NFS file handle',
+  EREMOTE: 'too many levels of remote in path',
+  EBADRPC: 'RPC structure is bad',
+  ENOLCK: 'no locks available',
+  ENOSYS: 'system call not available',
+};
+
+/**
+ * The text djb's error_str gives for a system error, e.g. `file does not exist` for ENOENT, as
+ * every UCSPI tool prints it after `fatal: unable to ...: `. Errors without an errno code give
+ * their message.
+ */
+export function errorStr(err: unknown): string {
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  // Library errors carry the system error as `cause`.
+  while (e && typeof e.code === 'string' && !(e.code in TEXTS) && e.cause) e = e.cause as typeof e;
+  if (e && typeof e.code === 'string' && e.code in TEXTS) return TEXTS[e.code]!;
+  if (e && typeof e.message === 'string') return e.message;
+  return String(err);
+}
