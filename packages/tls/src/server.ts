@@ -1,0 +1,290 @@
+import { createPrivateKey, constants as cryptoConstants, X509Certificate } from 'node:crypto';
+import {
+  checkServerIdentity,
+  createSecureContext,
+  type SecureContext,
+  type SecureVersion,
+  type TLSSocket,
+  type TlsOptions,
+} from 'node:tls';
+import { caDirectory, pemCertificates, readConfigFile } from './_files.js';
+import { TlsConfigError, TlsErrorCodes } from './errors.js';
+import { peerVerifyError } from './verify.js';
+
+/** sslserver's client-certificate policies: -Z none, -m mail (valid certificate), -z host (valid and matching). */
+export type ClientCertPolicy = 'none' | 'mail' | 'host';
+
+/** A certificate and key for one server name (SNI). */
+export interface SniEntry {
+  certFile: string;
+  keyFile?: string;
+}
+
+/** Options beside the environment. */
+export interface ServerTlsOptions {
+  /** -Z (default), -m, -z. */
+  clientCert?: ClientCertPolicy;
+  /** The key's password (sslserver -3 reads it from fd 3). */
+  keyPassword?: string | Buffer;
+  /** Default TLSv1.2 and TLSv1.3: older versions only when asked for. */
+  minVersion?: SecureVersion;
+  maxVersion?: SecureVersion;
+  /** TLS 1.3 cipher suites (OpenSSL's `-ciphersuites`), colon-separated. */
+  ciphersuites?: string;
+  /** CRL files in PEM: a client certificate they revoke is refused. */
+  crlFiles?: string[];
+  /** ALPN protocols the server accepts, in preference order. */
+  alpn?: string[];
+  /** Certificates chosen by the server name a client asks for; the default certificate otherwise. */
+  sni?: Record<string, SniEntry>;
+  /** A file of 48 bytes: session ticket keys, shared by instances so a client resumes on any. Reload to rotate. */
+  ticketKeysFile?: string;
+  /** Session lifetime in seconds (tickets and cache). Default 300, as OpenSSL. */
+  sessionTimeout?: number;
+}
+
+/** A ready server-side TLS configuration. */
+export interface ServerTls {
+  /** The context for the default certificate. */
+  secureContext: SecureContext;
+  /** Options for `new tls.TLSSocket(socket, { isServer: true, ...serverOptions })` or tls.createServer. */
+  serverOptions: TlsOptions;
+  /** Startup lines in sslserver's -v form (`cert PID FILE`, ...); never key material. */
+  describe(): string[];
+  /**
+   * The -m/-z decision after a handshake: a client certificate is required and must verify against
+   * the configured CAs within VERIFYDEPTH; with -z it must also match `remoteHost` when one is known.
+   */
+  checkPeer(socket: TLSSocket, remoteHost?: string): { ok: boolean; reason?: string };
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Build a server TLS configuration from sslserver's environment: CERTFILE, KEYFILE (empty: the
+ * key is in the certificate file; unset: likewise), CERTCHAINFILE (wins over CERTFILE; ordered
+ * from the root down to the host's certificate, as the man page says), CAFILE, CADIR, CCAFILE
+ * (`-` disables the client-certificate request), CCAVERIFY (request and require a valid
+ * certificate), CIPHERS, DHFILE, VERIFYDEPTH (default 1). Everything is read and checked now: a
+ * missing, unreadable or malformed file, a key that does not fit, a wrong password, or an expired
+ * certificate throws before any connection is accepted.
+ *
+ * @throws {TlsConfigError}
+ */
+export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Promise<ServerTls> {
+  const lines: string[] = [];
+  const note = (what: string, value: string) => lines.push(`${what} ${process.pid} ${value}`);
+  const chainFile = env.CERTCHAINFILE || undefined;
+  const certFile = chainFile ?? env.CERTFILE;
+  if (!certFile)
+    throw new TlsConfigError(
+      TlsErrorCodes.NO_CERT,
+      'no certificate: set CERTFILE (and KEYFILE) or CERTCHAINFILE',
+    );
+  const keyFile = env.KEYFILE || certFile;
+  const identity = await loadIdentity(certFile, keyFile, opts.keyPassword, !!chainFile);
+  if (chainFile) note('chainfile', chainFile);
+  else note('cert', certFile);
+  note('key', keyFile);
+
+  const ca: string[] = [];
+  for (const [name, value] of [
+    ['CAFILE', env.CAFILE],
+    ['CCAFILE', env.CCAFILE !== '-' ? env.CCAFILE : undefined],
+  ] as const) {
+    if (!value) continue;
+    ca.push(...pemCertificates(await readConfigFile(value, name), value, name));
+    note(name.toLowerCase(), value);
+  }
+  if (env.CADIR) {
+    ca.push(...(await caDirectory(env.CADIR)));
+    note('cadir', env.CADIR);
+  }
+  const policy: ClientCertPolicy = opts.clientCert ?? (env.CCAVERIFY !== undefined ? 'mail' : 'none');
+  const requestCert = env.CCAFILE !== '-' && (policy !== 'none' || !!env.CCAFILE);
+  if (policy !== 'none' && env.CCAFILE !== '-' && ca.length === 0)
+    throw new TlsConfigError(
+      TlsErrorCodes.NO_CA,
+      'client certificates are required (-m, -z or CCAVERIFY) but neither CAFILE, CADIR nor CCAFILE is set',
+    );
+  const depth = env.VERIFYDEPTH === undefined || env.VERIFYDEPTH === '' ? 1 : Number(env.VERIFYDEPTH);
+  if (!Number.isInteger(depth) || depth < 0)
+    throw new TlsConfigError(
+      TlsErrorCodes.BAD_OPTION,
+      `VERIFYDEPTH must be a number, not ${env.VERIFYDEPTH}`,
+    );
+
+  const crl: string[] = [];
+  for (const f of opts.crlFiles ?? []) {
+    // node:tls reads one CRL per entry: split files that hold several (OpenSSL checks the whole
+    // chain, so the CRL of every CA in it is needed).
+    const blocks = (await readConfigFile(f, 'CRL file'))
+      .toString('latin1')
+      .match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g);
+    if (!blocks)
+      throw new TlsConfigError(TlsErrorCodes.BAD_PEM, `CRL file ${f} holds no PEM CRL`, { path: f });
+    crl.push(...blocks);
+  }
+  let dhparam: Buffer | undefined;
+  if (env.DHFILE) {
+    dhparam = await readConfigFile(env.DHFILE, 'DHFILE');
+    note('param', env.DHFILE);
+  }
+  let ticketKeys: Buffer | undefined;
+  if (opts.ticketKeysFile) {
+    ticketKeys = await readConfigFile(opts.ticketKeysFile, 'ticket key file');
+    if (ticketKeys.length !== 48)
+      throw new TlsConfigError(
+        TlsErrorCodes.BAD_OPTION,
+        `ticket key file ${opts.ticketKeysFile} must hold exactly 48 bytes, not ${ticketKeys.length}`,
+        { path: opts.ticketKeysFile },
+      );
+  }
+
+  const common = {
+    minVersion: opts.minVersion ?? 'TLSv1.2',
+    maxVersion: opts.maxVersion ?? 'TLSv1.3',
+    ...(env.CIPHERS ? { ciphers: env.CIPHERS } : {}),
+    ...(opts.ciphersuites ? { ciphersuites: opts.ciphersuites } : {}),
+    ...(ca.length ? { ca } : {}),
+    ...(crl.length ? { crl } : {}),
+    ...(dhparam ? { dhparam } : {}),
+    sessionTimeout: opts.sessionTimeout ?? 300,
+    // Client-initiated renegotiation is refused (TLS 1.2; TLS 1.3 has none).
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION ?? 0,
+  } as const;
+  const context = (id: { cert: string; key: string; passphrase?: string }) => {
+    try {
+      const ctx = createSecureContext({
+        ...common,
+        cert: id.cert,
+        key: id.key,
+        ...(id.passphrase ? { passphrase: id.passphrase } : {}),
+      });
+      if (ticketKeys) ctx.context.setTicketKeys(ticketKeys);
+      return ctx;
+    } catch (cause) {
+      throw new TlsConfigError(
+        TlsErrorCodes.BAD_OPTION,
+        `OpenSSL refused the configuration: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  };
+  const secureContext = context(identity);
+  const sniContexts = new Map<string, SecureContext>();
+  for (const [name, entry] of Object.entries(opts.sni ?? {})) {
+    sniContexts.set(
+      name.toLowerCase(),
+      context(await loadIdentity(entry.certFile, entry.keyFile ?? entry.certFile, opts.keyPassword, false)),
+    );
+  }
+
+  const serverOptions: TlsOptions = {
+    secureContext,
+    requestCert,
+    // The decision is ours (checkPeer), so that the reason can be logged and -z can use the host name.
+    rejectUnauthorized: false,
+    ...(opts.alpn?.length ? { ALPNProtocols: opts.alpn } : {}),
+    ...(sniContexts.size
+      ? {
+          SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) =>
+            cb(null, sniContexts.get(servername.toLowerCase()) ?? secureContext),
+        }
+      : {}),
+  };
+
+  return {
+    secureContext,
+    serverOptions,
+    describe: () => [...lines],
+    checkPeer(socket, remoteHost) {
+      if (policy === 'none' || env.CCAFILE === '-') return { ok: true };
+      const peer = socket.getPeerX509Certificate();
+      if (!peer) return { ok: false, reason: 'no client certificate' };
+      const err = peerVerifyError(socket);
+      if (err)
+        return {
+          ok: false,
+          reason: `missing credentials (CA) or unable to validate client certificate: ${err}`,
+        };
+      const hops = chainLength(socket) - 1;
+      if (hops > depth + 1)
+        return { ok: false, reason: `client certificate chain longer than VERIFYDEPTH ${depth}` };
+      if (policy === 'host' && remoteHost) {
+        const mismatch = checkServerIdentity(remoteHost, socket.getPeerCertificate());
+        if (mismatch) return { ok: false, reason: `client certificate does not match ${remoteHost}` };
+      }
+      return { ok: true };
+    },
+  };
+}
+
+/** Certificates from the peer's up to the trust anchor, as OpenSSL built the chain. */
+function chainLength(socket: TLSSocket): number {
+  let n = 0;
+  let cur: ReturnType<TLSSocket['getPeerCertificate']> | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<unknown>();
+  while (cur?.raw && !seen.has(cur) && n < 32) {
+    seen.add(cur);
+    n++;
+    cur = (cur as { issuerCertificate?: typeof cur }).issuerCertificate;
+  }
+  return n;
+}
+
+/** Load and check a certificate (chain) and its key. */
+async function loadIdentity(
+  certFile: string,
+  keyFile: string,
+  password: string | Buffer | undefined,
+  rootFirst: boolean,
+): Promise<{ cert: string; key: string; passphrase?: string }> {
+  const what = rootFirst ? 'CERTCHAINFILE' : 'CERTFILE';
+  let certs = pemCertificates(await readConfigFile(certFile, what), certFile, what);
+  // CERTCHAINFILE is ordered root first, host last (man page); OpenSSL wants the leaf first.
+  if (rootFirst) certs = certs.reverse();
+  const leaf = new X509Certificate(certs[0]!);
+  const now = Date.now();
+  if (Date.parse(leaf.validTo) < now)
+    throw new TlsConfigError(
+      TlsErrorCodes.CERT_EXPIRED,
+      `certificate ${certFile} expired on ${leaf.validTo}`,
+      { path: certFile },
+    );
+  if (Date.parse(leaf.validFrom) > now)
+    throw new TlsConfigError(
+      TlsErrorCodes.CERT_EXPIRED,
+      `certificate ${certFile} is not valid before ${leaf.validFrom}`,
+      {
+        path: certFile,
+      },
+    );
+  const keyPem = (await readConfigFile(keyFile, 'KEYFILE')).toString('latin1');
+  const passphrase = password === undefined ? undefined : password.toString();
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey({ key: keyPem, ...(passphrase !== undefined ? { passphrase } : {}) });
+  } catch (cause) {
+    const msg = (cause as Error).message;
+    if (/passphrase|decrypt|bad decrypt/i.test(msg) || /ENCRYPTED/.test(keyPem))
+      throw new TlsConfigError(
+        TlsErrorCodes.KEY_PASSWORD,
+        `unable to decrypt key ${keyFile}: ${passphrase === undefined ? 'it is encrypted and no password was given (-3)' : 'wrong password'}`,
+        { path: keyFile, cause },
+      );
+    throw new TlsConfigError(TlsErrorCodes.BAD_PEM, `${keyFile} holds no usable private key`, {
+      path: keyFile,
+      cause,
+    });
+  }
+  if (!leaf.checkPrivateKey(key))
+    throw new TlsConfigError(
+      TlsErrorCodes.KEY_MISMATCH,
+      `key ${keyFile} does not belong to certificate ${certFile}`,
+      {
+        path: keyFile,
+      },
+    );
+  return { cert: certs.join(''), key: keyPem, ...(passphrase !== undefined ? { passphrase } : {}) };
+}
