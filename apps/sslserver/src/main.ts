@@ -1,18 +1,18 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { createDnsClient } from '@ucspi/dns';
-import { pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
 import {
   type ConnectionInfo,
-  type EnvLib,
-  loadEnvLib,
-  loadRulesLib,
-  loadTlsLib,
-  type RuleMatch,
-  type RulesLib,
-  type ServerTls,
-  type TlsLib,
-} from './_deps.js';
+  childEnv,
+  encodeEnvList,
+  logField,
+  modSslEnv,
+  sslEnv,
+  tcpEnv,
+} from '@ucspi/env';
+import { pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
+import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
+import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
 
 /** Where main() writes: stdout for -1, stderr for logs. */
@@ -21,8 +21,6 @@ export interface ServerIo {
   stderr: NodeJS.WritableStream;
   /** Resolves when the server should stop (SIGTERM in the bins). */
   stopSignal?: Promise<void>;
-  /** Library implementations to use instead of loading @ucspi/env, @ucspi/rules, @ucspi/tls. */
-  libs?: { env?: EnvLib; rules?: RulesLib; tls?: TlsLib };
 }
 
 /** A fatal startup error: the message is printed as `NAME: fatal: MESSAGE`. */
@@ -33,15 +31,6 @@ class FatalError extends Error {
   ) {
     super(message);
   }
-}
-
-/**
- * tcpserver's safecats: bytes outside the printable range, `%` and `:` become `?` so a log line
- * stays one line and parseable.
- */
-export function safe(s: string | undefined): string {
-  if (s === undefined) return '';
-  return s.replace(/[^\x21-\x7e]|[%:]/g, '?');
 }
 
 /**
@@ -87,20 +76,19 @@ function unsupported(opts: ServerOptions): void {
 }
 
 async function loadTls(
-  lib: TlsLib,
   opts: ServerOptions,
   env: Record<string, string | undefined>,
   io: ServerIo,
 ): Promise<ServerTls> {
-  const keyPassword = opts.keyPasswordFd3 ? await lib.readKeyPasswordFromFd(3) : undefined;
+  const keyPassword = opts.keyPasswordFd3 ? await readKeyPasswordFromFd(3) : undefined;
   let tlsEnv = env;
   if (!env.CERTFILE && !env.CERTCHAINFILE) {
     // No certificate configured: use a development certificate and say so loudly.
-    const dev = await lib.developmentCertificate();
+    const dev = await developmentCertificate(env);
     io.stderr.write(`${opts.flavour}: warning: ${dev.warning}\n`);
     tlsEnv = { ...env, CERTFILE: dev.certFile, KEYFILE: dev.keyFile };
   }
-  const tls = await lib.loadServerTls(tlsEnv, {
+  const tls = await loadServerTls(tlsEnv, {
     clientCert: opts.clientCert,
     ...(keyPassword !== undefined ? { keyPassword } : {}),
   });
@@ -123,11 +111,7 @@ async function serve(
   const log = (line: string) => {
     if (opts.verbosity >= 2) io.stderr.write(`${name}: ${line}\n`);
   };
-  const envLib: EnvLib = io.libs?.env ?? (await loadEnvLib());
-  const { RulesFile, errorStr } = io.libs?.rules ?? (await loadRulesLib());
-  const { childEnv, tcpEnv, sslEnv, modSslEnv } = envLib;
-  const tls =
-    name === 'sslserver' ? await loadTls(io.libs?.tls ?? (await loadTlsLib()), opts, env, io) : undefined;
+  const tls = name === 'sslserver' ? await loadTls(opts, env, io) : undefined;
   const rules = opts.rules !== undefined ? new RulesFile(opts.rules) : undefined;
   const dns = createDnsClient(env);
   // Host `0` means every IPv4 address, as in the originals.
@@ -236,7 +220,7 @@ async function serve(
       argv: opts.prog,
       env: childEnv(env, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
     });
-    log(`pid ${run.pid} from ${safe(remoteIp)}`);
+    log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
     run.control.on('error', () => undefined);
     run.read.on('error', () => undefined);
@@ -264,14 +248,14 @@ async function serve(
       if (!peer?.ok) {
         if (opts.verbosity > 0)
           io.stderr.write(
-            `${name}: error: ${peer ? safe(peer.reason ?? 'client certificate rejected') : `(111) unable to accept TLS for pid: ${run.pid}`}\n`,
+            `${name}: error: ${peer ? (peer.reason ?? 'client certificate rejected') : `(111) unable to accept TLS for pid: ${run.pid}`}\n`,
           );
         tlsSocket.destroy();
         closeAll();
         run.kill('SIGTERM');
       } else {
         logTls(run.pid, tlsSocket);
-        if (request === 'Y') run.control.write(envLib.encodeEnvList(modSslEnv(tlsSocket)));
+        if (request === 'Y') run.control.write(encodeEnvList(modSslEnv(tlsSocket)));
         await pumpStreams(
           tlsSocket,
           run.write,
@@ -345,11 +329,11 @@ async function serve(
         }
       }
     }
-    const where = `${safe(localHost)}:${safe(localIp)}:${localPort} ${safe(remoteHost)}:${safe(remoteIp)}::${remotePort}`;
+    const where = `${logField(localHost)}:${localIp}:${localPort} ${logField(remoteHost)}:${remoteIp}::${remotePort}`;
     if (!allowed) {
       // No program is started for a denied connection: the server's pid stands in for the
       // original's short-lived child, which exited 100 (wait status 25600).
-      log(`pid ${process.pid} from ${safe(remoteIp)}`);
+      log(`pid ${process.pid} from ${remoteIp}`);
       log(`deny ${process.pid} ${where}`);
       socket.destroy();
       log(`${name === 'sslserver' ? 'ended by' : 'end'} ${process.pid} status 25600`);
@@ -363,7 +347,7 @@ async function serve(
         argv: opts.prog,
         env: childEnv(env, tcpEnv(conn), rulesEnv),
       });
-      log(`pid ${run.pid} from ${safe(remoteIp)}`);
+      log(`pid ${run.pid} from ${remoteIp}`);
       log(`ok ${run.pid} ${where}`);
       const st = await run.exited;
       log(`end ${run.pid} status ${st.wstat}`);
@@ -381,7 +365,7 @@ async function serve(
     const secured = await handshake(tlsSocket);
     if (!secured) {
       if (opts.verbosity > 0)
-        io.stderr.write(`${name}: error: (111) unable to accept TLS from ${safe(remoteIp)}\n`);
+        io.stderr.write(`${name}: error: (111) unable to accept TLS from ${remoteIp}\n`);
       tlsSocket.destroy();
       socket.destroy();
       release();
@@ -390,7 +374,7 @@ async function serve(
     const peer = tls.checkPeer(tlsSocket, remoteHost);
     if (!peer.ok) {
       if (opts.verbosity > 0)
-        io.stderr.write(`${name}: error: ${safe(peer.reason ?? 'client certificate rejected')}\n`);
+        io.stderr.write(`${name}: error: ${peer.reason ?? 'client certificate rejected'}\n`);
       tlsSocket.destroy();
       release();
       return;
@@ -408,7 +392,7 @@ async function serve(
       { argv: opts.prog, env: childVars },
       { idleTimeoutMs: opts.idleTimeout * 1000, ...(opts.banner ? { banner: opts.banner } : {}) },
     );
-    log(`pid ${run.pid} from ${safe(remoteIp)}`);
+    log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
     logTls(run.pid, tlsSocket);
     run.done.then(() => run.kill('SIGTERM'));

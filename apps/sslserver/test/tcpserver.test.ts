@@ -6,23 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 
-/**
- * The sibling libraries this app loads at startup; until they are built, the server exits 111 with
- * a fatal line, and only the tests that need no library run (a notice says so).
- */
-async function libraryReady(name: string, fn: string): Promise<boolean> {
-  try {
-    const mod = (await import(name)) as Record<string, unknown>;
-    return typeof mod[fn] === 'function';
-  } catch {
-    return false;
-  }
-}
-const libsReady =
-  (await libraryReady('@ucspi/env', 'tcpEnv')) && (await libraryReady('@ucspi/rules', 'RulesFile'));
-if (!libsReady)
-  console.warn('notice: @ucspi/env, @ucspi/rules or @ucspi/tls not built: server tests skipped');
-
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ourBin = join(pkgDir, 'dist', 'bin', 'tcpserver.js');
 const ENV_PROG = ['sh', '-c', 'env | grep -E "^(TCP|PROTO|RULEVAR)" | sort'];
@@ -125,7 +108,7 @@ describe('our tcpserver', () => {
     expect(r.stderr.toString()).toMatch(/^tcpserver: usage: tcpserver \[ -1UXpPhHrRoOdDqQv \]/);
   });
 
-  it.runIf(libsReady)('reports an address already in use with djb wording and exit 111', async () => {
+  it('reports an address already in use with djb wording and exit 111', async () => {
     const a = await startServer(process.execPath, [ourBin, '-1', '-H', '-R', '127.0.0.1', '0', 'true']);
     const r = await run(process.execPath, [ourBin, '-H', '-R', '127.0.0.1', String(a.port), 'true']);
     expect(r.code).toBe(111);
@@ -138,7 +121,7 @@ describe('our tcpserver', () => {
     expect(r.stderr.toString()).toMatch(/-r .*not supported/);
   });
 
-  it.runIf(libsReady)('-B writes the banner before the program runs; SIGTERM exits 0', async () => {
+  it('-B writes the banner before the program runs; SIGTERM exits 0', async () => {
     const s = await startServer(process.execPath, [
       ourBin,
       '-1',
@@ -155,7 +138,7 @@ describe('our tcpserver', () => {
     expect(await s.stop()).toBe(0);
   });
 
-  it.runIf(libsReady)('-c defers the (n+1)th program until one ends', async () => {
+  it('-c defers the (n+1)th program until one ends', async () => {
     const s = await startServer(process.execPath, [
       ourBin,
       '-1',
@@ -176,115 +159,112 @@ describe('our tcpserver', () => {
   });
 });
 
-describe.runIf(libsReady && toolAvailable('tcpserver') && toolAvailable('tcprules'))(
-  'same as ucspi-tcp tcpserver',
-  () => {
-    const debian = () => findTool('tcpserver') ?? 'tcpserver';
+describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as ucspi-tcp tcpserver', () => {
+  const debian = () => findTool('tcpserver') ?? 'tcpserver';
 
-    async function compare(args: string[], input = '') {
-      const ours = await startServer(process.execPath, [ourBin, ...args]);
-      const theirs = await startServer(debian(), args);
-      const outOurs = await talk(ours.port, input);
-      const outTheirs = await talk(theirs.port, input);
-      await sleep(200);
+  async function compare(args: string[], input = '') {
+    const ours = await startServer(process.execPath, [ourBin, ...args]);
+    const theirs = await startServer(debian(), args);
+    const outOurs = await talk(ours.port, input);
+    const outTheirs = await talk(theirs.port, input);
+    await sleep(200);
+    await ours.stop();
+    await theirs.stop();
+    expect(normaliseEnv(outOurs, ours.port)).toEqual(normaliseEnv(outTheirs, theirs.port));
+    expect(normalise(ours.stderr(), ours.port)).toEqual(normalise(theirs.stderr(), theirs.port));
+    return outOurs;
+  }
+
+  it('sets the same environment and logs the same lines (-v -H -R -l)', async () => {
+    const out = await compare(['-1', '-v', '-H', '-R', '-l', 'localhost', '127.0.0.1', '0', ...ENV_PROG]);
+    expect(out).toMatch(/^PROTO=TCP$/m);
+    expect(out).toMatch(/^TCPLOCALHOST=localhost$/m);
+  });
+
+  it('applies rules: variables for an allowed client, the same deny lines', async () => {
+    const tmp = tempDir();
+    try {
+      const allow = join(tmp.path, 'allow.cdb');
+      const deny = join(tmp.path, 'deny.cdb');
+      writeFileSync(join(tmp.path, 'allow.txt'), '127.0.0.1:allow,RULEVAR="yes"\n:deny\n');
+      writeFileSync(join(tmp.path, 'deny.txt'), '127.:deny\n');
+      expect((await run('sh', ['-c', `tcprules ${allow} ${allow}.tmp < ${tmp.path}/allow.txt`])).code).toBe(
+        0,
+      );
+      expect((await run('sh', ['-c', `tcprules ${deny} ${deny}.tmp < ${tmp.path}/deny.txt`])).code).toBe(0);
+      const out = await compare([
+        '-1',
+        '-v',
+        '-H',
+        '-R',
+        '-l',
+        'localhost',
+        '-x',
+        allow,
+        '127.0.0.1',
+        '0',
+        ...ENV_PROG,
+      ]);
+      expect(out).toMatch(/^RULEVAR=yes$/m);
+      // Deny: no program output. Log lines compare except the deny's pid/status (see README).
+      const ours = await startServer(process.execPath, [
+        ourBin,
+        '-1',
+        '-v',
+        '-H',
+        '-R',
+        '-l',
+        'localhost',
+        '-x',
+        deny,
+        '127.0.0.1',
+        '0',
+        'echo',
+        'no',
+      ]);
+      expect(await talk(ours.port)).toBe('');
+      await sleep(100);
       await ours.stop();
-      await theirs.stop();
-      expect(normaliseEnv(outOurs, ours.port)).toEqual(normaliseEnv(outTheirs, theirs.port));
-      expect(normalise(ours.stderr(), ours.port)).toEqual(normalise(theirs.stderr(), theirs.port));
-      return outOurs;
+      expect(normalise(ours.stderr(), ours.port)).toEqual([
+        'tcpserver: status: 0/40',
+        'tcpserver: status: 1/40',
+        'tcpserver: pid PID from 127.0.0.1',
+        'tcpserver: deny PID localhost:127.0.0.1:PORT :127.0.0.1::RPORT',
+        'tcpserver: end PID status 25600',
+        'tcpserver: status: 0/40',
+      ]);
+      // A missing cdb drops the connection, unless -X.
+      const x = await startServer(process.execPath, [
+        ourBin,
+        '-1',
+        '-q',
+        '-H',
+        '-R',
+        '-X',
+        '-x',
+        join(tmp.path, 'none.cdb'),
+        '127.0.0.1',
+        '0',
+        'echo',
+        'yes',
+      ]);
+      expect(await talk(x.port)).toBe('yes\n');
+      const nx = await startServer(process.execPath, [
+        ourBin,
+        '-1',
+        '-q',
+        '-H',
+        '-R',
+        '-x',
+        join(tmp.path, 'none.cdb'),
+        '127.0.0.1',
+        '0',
+        'echo',
+        'yes',
+      ]);
+      expect(await talk(nx.port)).toBe('');
+    } finally {
+      tmp.cleanup();
     }
-
-    it('sets the same environment and logs the same lines (-v -H -R -l)', async () => {
-      const out = await compare(['-1', '-v', '-H', '-R', '-l', 'localhost', '127.0.0.1', '0', ...ENV_PROG]);
-      expect(out).toMatch(/^PROTO=TCP$/m);
-      expect(out).toMatch(/^TCPLOCALHOST=localhost$/m);
-    });
-
-    it('applies rules: variables for an allowed client, the same deny lines', async () => {
-      const tmp = tempDir();
-      try {
-        const allow = join(tmp.path, 'allow.cdb');
-        const deny = join(tmp.path, 'deny.cdb');
-        writeFileSync(join(tmp.path, 'allow.txt'), '127.0.0.1:allow,RULEVAR="yes"\n:deny\n');
-        writeFileSync(join(tmp.path, 'deny.txt'), '127.:deny\n');
-        expect((await run('sh', ['-c', `tcprules ${allow} ${allow}.tmp < ${tmp.path}/allow.txt`])).code).toBe(
-          0,
-        );
-        expect((await run('sh', ['-c', `tcprules ${deny} ${deny}.tmp < ${tmp.path}/deny.txt`])).code).toBe(0);
-        const out = await compare([
-          '-1',
-          '-v',
-          '-H',
-          '-R',
-          '-l',
-          'localhost',
-          '-x',
-          allow,
-          '127.0.0.1',
-          '0',
-          ...ENV_PROG,
-        ]);
-        expect(out).toMatch(/^RULEVAR=yes$/m);
-        // Deny: no program output. Log lines compare except the deny's pid/status (see README).
-        const ours = await startServer(process.execPath, [
-          ourBin,
-          '-1',
-          '-v',
-          '-H',
-          '-R',
-          '-l',
-          'localhost',
-          '-x',
-          deny,
-          '127.0.0.1',
-          '0',
-          'echo',
-          'no',
-        ]);
-        expect(await talk(ours.port)).toBe('');
-        await sleep(100);
-        await ours.stop();
-        expect(normalise(ours.stderr(), ours.port)).toEqual([
-          'tcpserver: status: 0/40',
-          'tcpserver: status: 1/40',
-          'tcpserver: pid PID from 127.0.0.1',
-          'tcpserver: deny PID localhost:127.0.0.1:PORT :127.0.0.1::RPORT',
-          'tcpserver: end PID status 25600',
-          'tcpserver: status: 0/40',
-        ]);
-        // A missing cdb drops the connection, unless -X.
-        const x = await startServer(process.execPath, [
-          ourBin,
-          '-1',
-          '-q',
-          '-H',
-          '-R',
-          '-X',
-          '-x',
-          join(tmp.path, 'none.cdb'),
-          '127.0.0.1',
-          '0',
-          'echo',
-          'yes',
-        ]);
-        expect(await talk(x.port)).toBe('yes\n');
-        const nx = await startServer(process.execPath, [
-          ourBin,
-          '-1',
-          '-q',
-          '-H',
-          '-R',
-          '-x',
-          join(tmp.path, 'none.cdb'),
-          '127.0.0.1',
-          '0',
-          'echo',
-          'yes',
-        ]);
-        expect(await talk(nx.port)).toBe('');
-      } finally {
-        tmp.cleanup();
-      }
-    });
-  },
-);
+  });
+});

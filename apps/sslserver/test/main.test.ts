@@ -1,103 +1,25 @@
-// main() run in-process with small test doubles of @ucspi/env, @ucspi/rules and @ucspi/tls
-// (passed through io.libs), so the server's own logic is tested independently of those
-// libraries: limits, rules decisions, log lines, the TLS pump, robustness. The doubles implement
-// only what each test needs; the real libraries are exercised by tcpserver.test.ts/sslserver.test.ts.
+// main() run in-process with the real libraries: limits, rules decisions, log lines, the TLS pump,
+// robustness, UCSPI-TLS (-n). Rules are real cdbs compiled by @ucspi/rules, certificates come from the
+// test PKI, and the development certificate is made in a temporary cache directory.
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { compileRules } from '@ucspi/rules';
+import { createTestPki, run, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EnvLib, RulesLib, TlsLib } from '../src/index.js';
 import { main } from '../src/index.js';
 
-type Conn = Parameters<EnvLib['tcpEnv']>[0];
-function prefixed(p: string, c: Conn): Record<string, string | undefined> {
-  return {
-    PROTO: p,
-    [`${p}LOCALIP`]: c.localIp,
-    [`${p}LOCALPORT`]: String(c.localPort),
-    [`${p}LOCALHOST`]: c.localHost,
-    [`${p}REMOTEIP`]: c.remoteIp,
-    [`${p}REMOTEPORT`]: String(c.remotePort),
-    [`${p}REMOTEHOST`]: c.remoteHost,
-    [`${p}REMOTEINFO`]: c.remoteInfo,
-  };
-}
-const envDouble: EnvLib = {
-  tcpEnv: (c) => prefixed('TCP', c),
-  sslEnv: (c) => prefixed('SSL', c),
-  modSslEnv: (s) => ({ SSL_PROTOCOL: s.getProtocol() ?? '' }),
-  encodeEnvList: (vars) =>
-    Buffer.concat([...Object.entries(vars).map(([k, v]) => Buffer.from(`${k}=${v}\0`)), Buffer.from('\0')]),
-  childEnv: (parent, ...deltas) => {
-    const out: Record<string, string | undefined> = { ...parent };
-    for (const d of deltas)
-      for (const [k, v] of Array.isArray(d) ? d : Object.entries(d)) {
-        if (v === undefined) delete out[k];
-        else out[k] = v;
-      }
-    return out as Record<string, string>;
-  },
-};
-// Rules double: the cdb path names the decision.
-const rulesDouble: RulesLib = {
-  RulesFile: class {
-    constructor(readonly path: string) {}
-    async lookup() {
-      if (this.path === 'deny') return { key: '127.', allow: false, env: [] };
-      if (this.path === 'missing')
-        throw Object.assign(new Error('no cdb'), { code: 'UCSPI_ERR_RULES_NO_CDB' });
-      return { key: '', allow: true, env: [['RULEVAR', 'yes']] as Array<[string, string]> };
-    }
-  },
-  errorStr: (e) => ((e as { code?: string }).code === 'EADDRINUSE' ? 'address already used' : String(e)),
-};
-
-let certDir: { path: string; cleanup: () => void } | undefined;
-let tlsDouble: TlsLib | undefined;
+const dir = tempDir();
+let pki: TestPki;
+const cdb = (name: string) => join(dir.path, `${name}.cdb`);
 beforeAll(async () => {
-  if (!toolAvailable('openssl')) return;
-  certDir = tempDir();
-  const key = join(certDir.path, 'k.pem');
-  const cert = join(certDir.path, 'c.pem');
-  const r = await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  expect(r.code).toBe(0);
-  tlsDouble = {
-    readKeyPasswordFromFd: async () => Buffer.alloc(0),
-    developmentCertificate: async () => ({
-      certFile: cert,
-      keyFile: key,
-      warning: 'development certificate',
-    }),
-    loadServerTls: async (e) => {
-      const o = { cert: readFileSync(e.CERTFILE ?? ''), key: readFileSync(e.KEYFILE ?? '') };
-      const { createSecureContext } = await import('node:tls');
-      return {
-        secureContext: createSecureContext(o),
-        serverOptions: o,
-        describe: () => [`cert ${e.CERTFILE}`],
-        checkPeer: () => (e.REJECTPEER ? { ok: false, reason: 'no client certificate' } : { ok: true }),
-      };
-    },
-  };
+  pki = createTestPki(join(dir.path, 'pki'));
+  await compileRules(Buffer.from('127.:deny\n'), cdb('deny'), join(dir.path, 'deny.tmp'));
+  await compileRules(Buffer.from(':allow,RULEVAR="yes"\n'), cdb('allow'), join(dir.path, 'allow.tmp'));
 }, 30_000);
-afterAll(() => certDir?.cleanup());
+afterAll(() => dir.cleanup());
 
 interface Started {
   port: number;
@@ -121,12 +43,11 @@ async function start(
   const stopSignal = new Promise<void>((r) => {
     stop = r;
   });
-  const env = { PATH: process.env.PATH, ...extraEnv };
+  const env = { PATH: process.env.PATH, XDG_CACHE_HOME: join(dir.path, 'cache'), ...extraEnv };
   const done = main(flavour, ['-1', ...argv], env, {
     stdout,
     stderr,
     stopSignal,
-    libs: { env: envDouble, rules: rulesDouble, ...(tlsDouble ? { tls: tlsDouble } : {}) },
   });
   const port = await Promise.race([
     new Promise<number>((r) => stdout.once('data', (b: Buffer) => r(Number(b.toString().trim())))),
@@ -185,7 +106,7 @@ const norm = (log: string) =>
     );
 const ENV_PROG = ['sh', '-c', 'env | grep -E "^(TCP|SSL|PROTO|RULEVAR)" | sort'];
 
-describe('tcpserver main() with library doubles', () => {
+describe('tcpserver main() with the real libraries', () => {
   it('sets the environment and logs the lines of ucspi-tcp', async () => {
     const s = await start('tcpserver', [
       '-v',
@@ -194,7 +115,7 @@ describe('tcpserver main() with library doubles', () => {
       '-l',
       'localhost',
       '-x',
-      'allow',
+      cdb('allow'),
       '127.0.0.1',
       '0',
       ...ENV_PROG,
@@ -224,7 +145,7 @@ describe('tcpserver main() with library doubles', () => {
       '-l',
       'L',
       '-x',
-      'deny',
+      cdb('deny'),
       '127.0.0.1',
       '0',
       'echo',
@@ -240,7 +161,7 @@ describe('tcpserver main() with library doubles', () => {
       '-R',
       '-X',
       '-x',
-      'missing',
+      cdb('missing'),
       '127.0.0.1',
       '0',
       'echo',
@@ -248,7 +169,17 @@ describe('tcpserver main() with library doubles', () => {
     ]);
     expect(await talk(x.port)).toBe('ran\n');
     await x.stop();
-    const nx = await start('tcpserver', ['-q', '-H', '-R', '-x', 'missing', '127.0.0.1', '0', 'echo', 'ran']);
+    const nx = await start('tcpserver', [
+      '-q',
+      '-H',
+      '-R',
+      '-x',
+      cdb('missing'),
+      '127.0.0.1',
+      '0',
+      'echo',
+      'ran',
+    ]);
     expect(await talk(nx.port)).toBe('');
     await nx.stop();
   });
@@ -319,7 +250,6 @@ describe('tcpserver main() with library doubles', () => {
       {
         stdout: new PassThrough(),
         stderr,
-        libs: { env: envDouble, rules: rulesDouble },
       },
     );
     expect(code).toBe(100);
@@ -340,7 +270,6 @@ describe('tcpserver main() with library doubles', () => {
       {
         stdout: new PassThrough(),
         stderr,
-        libs: { env: envDouble, rules: rulesDouble },
       },
     );
     await a.stop();
@@ -349,7 +278,7 @@ describe('tcpserver main() with library doubles', () => {
   });
 });
 
-describe.runIf(toolAvailable('openssl'))('sslserver main() with library doubles', () => {
+describe.runIf(toolAvailable('openssl'))('sslserver main() with the real libraries', () => {
   it('runs the program behind TLS: env (-e sets PROTO=TCP), -V line, banner', async () => {
     const s = await start('sslserver', [
       '-V',
@@ -373,7 +302,7 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with library doubles'
     expect(out).toMatch(/^SSLREMOTEIP=127\.0\.0\.1$/m);
     expect(out).toMatch(/^TCPREMOTEIP=127\.0\.0\.1$/m);
     expect(out).toMatch(/^SSL_PROTOCOL=TLSv1\.3$/m);
-    expect(s.log()).toMatch(/^sslserver: warning: development certificate$/m);
+    expect(s.log()).toMatch(/^sslserver: warning: using a self-signed DEVELOPMENT certificate/m);
     expect(norm(s.log())).toEqual(
       expect.arrayContaining([
         'sslserver: status 0/40/0',
@@ -431,12 +360,16 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with library doubles'
     expect(s.log().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
   }, 20_000);
 
-  it('a peer rejected by checkPeer (-m) never gets program output', async () => {
-    const s = await start('sslserver', ['-q', '-m', '-H', '-R', '127.0.0.1', '0', 'echo', 'secret'], {
-      REJECTPEER: '1',
+  it('-m: a client without a certificate never gets program output', async () => {
+    const s = await start('sslserver', ['-v', '-m', '-H', '-R', '127.0.0.1', '0', 'echo', 'secret'], {
+      CERTFILE: pki.serverCert,
+      KEYFILE: pki.serverKey,
+      CAFILE: pki.caBundle,
     });
     expect((await talkTls(s.port).catch(() => Buffer.alloc(0))).toString()).toBe('');
+    await sleep(100);
     await s.stop();
+    expect(s.log()).toMatch(/^sslserver: error: no client certificate$/m);
   });
 
   it('talks to openssl s_client', async () => {
@@ -525,8 +458,8 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\n' "$l" >&$SSLWRITEFD`;
     });
     const out = await starttls(s.port, '');
     await s.stop();
-    // SSL_PROTOCOL=TLSv1.3 NUL NUL is 22 bytes: the list and its terminating extra NUL.
-    expect(out).toBe('SSL_PROTOCOL=TLSv1.3\0\0\ngot after-tls\n');
+    // The program read the first 22 bytes of the list: SSL_PROTOCOL comes first, as in ucspi-ssl.
+    expect(out).toBe('SSL_PROTOCOL=TLSv1.3\0S\ngot after-tls\n');
   });
 
   it('-n: plaintext pipelined after STARTTLS is never delivered to the program as TLS data', async () => {
