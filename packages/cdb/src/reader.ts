@@ -53,31 +53,54 @@ export class Cdb {
 
   /** The data of the first record with this key (cdb_find), or undefined. */
   get(key: Uint8Array | string): Buffer | undefined {
-    for (const data of this.#find(toBytes(key))) return data;
-    return undefined;
+    let found: Buffer | undefined;
+    this.#find(toBytes(key), (data) => {
+      found = data;
+      return false;
+    });
+    return found;
   }
 
   /** The data of every record with this key, in insertion order (cdb_findnext). */
   getAll(key: Uint8Array | string): Buffer[] {
-    return [...this.#find(toBytes(key))];
+    const all: Buffer[] = [];
+    this.#find(toBytes(key), (data) => {
+      all.push(data);
+      return true;
+    });
+    return all;
   }
 
-  *#find(key: Buffer): Generator<Buffer> {
+  /** Probe the key's table; `onData` returns whether to go on to the next record with this key. */
+  #find(key: Buffer, onData: (data: Buffer) => boolean): void {
     const buf = this.#buf;
+    const size = buf.length;
     const h = cdbHash(key);
     const tpos = buf.readUInt32LE((h & 255) * 8);
     const tlen = buf.readUInt32LE((h & 255) * 8 + 4);
     if (tlen === 0) return;
-    if (tpos < HEADER || tpos + tlen * 8 > buf.length) throw corrupt(`hash table ${h & 255} out of range`);
+    if (tpos < HEADER || tpos + tlen * 8 > size) throw corrupt(`hash table ${h & 255} out of range`);
+    const klen = key.length;
     let slot = (h >>> 8) % tlen;
     for (let n = 0; n < tlen; n++) {
       const at = tpos + slot * 8;
-      const sh = buf.readUInt32LE(at);
       const pos = buf.readUInt32LE(at + 4);
       if (pos === 0) return;
-      if (sh === h) {
-        const { key: k, data } = this.#record(pos);
-        if (k.equals(key)) yield data;
+      if (buf.readUInt32LE(at) === h) {
+        if (pos < HEADER || pos + 8 > size) throw corrupt(`record at ${pos} out of range`);
+        const dlen = buf.readUInt32LE(pos + 4);
+        const start = pos + 8;
+        if (start + buf.readUInt32LE(pos) + dlen > size) throw corrupt(`record at ${pos} runs past the end`);
+        if (buf.readUInt32LE(pos) === klen) {
+          let same = true;
+          for (let i = 0; i < klen; i++) {
+            if (buf[start + i] !== key[i]) {
+              same = false;
+              break;
+            }
+          }
+          if (same && !onData(buf.subarray(start + klen, start + klen + dlen))) return;
+        }
       }
       if (++slot === tlen) slot = 0;
     }

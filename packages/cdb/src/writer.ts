@@ -1,6 +1,5 @@
 import { type FileHandle, open, rename } from 'node:fs/promises';
 import { CdbError, CdbErrorCodes } from './errors.js';
-import { cdbHash, toBytes } from './hash.js';
 
 const HEADER = 2048;
 const MAX = 0xffffffff;
@@ -27,11 +26,10 @@ class Tables {
     this.maxSize = Math.min(opts.maxSize ?? MAX, MAX);
   }
 
-  /** Account for one record; returns its header (klen, dlen). @throws TOO_LARGE */
-  add(key: Buffer, dataLength: number): Buffer {
-    const size = 8 + key.length + dataLength;
+  /** Account for one record of `size` bytes whose key hashes to `hash`. @throws TOO_LARGE */
+  add(hash: number, size: number): void {
     // The tables need 16 bytes per record (two slots) on top of the records themselves.
-    if (this.pos + size + 16 * (this.count + 1) + 0 > this.maxSize) {
+    if (this.pos + size + 16 * (this.count + 1) > this.maxSize) {
       throw new CdbError(
         CdbErrorCodes.TOO_LARGE,
         `cdb would exceed ${this.maxSize} bytes (the format's limit is 4 GiB)`,
@@ -45,14 +43,10 @@ class Tables {
       p.set(this.#positions);
       this.#positions = p;
     }
-    this.#hashes[this.count] = cdbHash(key);
+    this.#hashes[this.count] = hash;
     this.#positions[this.count] = this.pos;
     this.count++;
     this.pos += size;
-    const head = Buffer.allocUnsafe(8);
-    head.writeUInt32LE(key.length, 0);
-    head.writeUInt32LE(dataLength, 4);
-    return head;
   }
 
   /** The 2048-byte header and the hash tables that follow the records. */
@@ -93,10 +87,43 @@ class Tables {
   }
 }
 
+/** A growable byte buffer that records are written into directly (no per-record allocation). */
+class Sink {
+  buf: Buffer;
+  len = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Write one record (klen, dlen, key, data) and return the key's hash. */
+  record(key: Uint8Array | string, data: Uint8Array | string): { hash: number; size: number } {
+    const klen = typeof key === 'string' ? Buffer.byteLength(key) : key.length;
+    const dlen = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const size = 8 + klen + dlen;
+    if (this.len + size > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + size));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    const b = this.buf;
+    const at = this.len;
+    b.writeUInt32LE(klen, at);
+    b.writeUInt32LE(dlen, at + 4);
+    if (typeof key === 'string') b.write(key, at + 8, 'utf8');
+    else b.set(key, at + 8);
+    if (typeof data === 'string') b.write(data, at + 8 + klen, 'utf8');
+    else b.set(data, at + 8 + klen);
+    let h = 5381;
+    for (let i = at + 8, end = at + 8 + klen; i < end; i++) h = (((h << 5) + h) ^ b[i]!) >>> 0;
+    this.len += size;
+    return { hash: h, size };
+  }
+}
+
 /** Builds a cdb in memory. */
 export class CdbMaker {
   readonly #tables: Tables;
-  readonly #chunks: Buffer[] = [];
+  readonly #sink = new Sink(1 << 16);
 
   constructor(opts: CdbWriterOptions = {}) {
     this.#tables = new Tables(opts);
@@ -104,15 +131,20 @@ export class CdbMaker {
 
   /** Add a record; duplicates are kept (readers return the first). @throws {CdbError} UCSPI_ERR_CDB_TOO_LARGE */
   add(key: Uint8Array | string, data: Uint8Array | string): void {
-    const k = toBytes(key);
-    const d = toBytes(data);
-    this.#chunks.push(this.#tables.add(k, d.length), k, d);
+    const before = this.#sink.len;
+    const { hash, size } = this.#sink.record(key, data);
+    try {
+      this.#tables.add(hash, size);
+    } catch (err) {
+      this.#sink.len = before;
+      throw err;
+    }
   }
 
   /** The finished database. */
   toBuffer(): Buffer {
     const { header, tables } = this.#tables.finish();
-    return Buffer.concat([header, ...this.#chunks, tables]);
+    return Buffer.concat([header, this.#sink.buf.subarray(0, this.#sink.len), tables]);
   }
 }
 
@@ -124,8 +156,7 @@ export class CdbFileWriter {
   readonly #fh: FileHandle;
   readonly #tmpPath: string;
   readonly #tables: Tables;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  readonly #sink = new Sink(1 << 16);
   #closed = false;
 
   private constructor(fh: FileHandle, tmpPath: string, opts: CdbWriterOptions) {
@@ -143,26 +174,29 @@ export class CdbFileWriter {
       throw new CdbError(CdbErrorCodes.CREATE, `unable to create ${tmpPath}`, { path: tmpPath, cause });
     }
     const w = new CdbFileWriter(fh, tmpPath, opts);
-    w.#pending.push(Buffer.alloc(HEADER)); // rewritten at finish
-    w.#pendingBytes = HEADER;
+    w.#sink.buf.fill(0, 0, HEADER); // the header, rewritten at finish
+    w.#sink.len = HEADER;
     return w;
   }
 
   /** Add a record. @throws {CdbError} UCSPI_ERR_CDB_TOO_LARGE, UCSPI_ERR_CDB_WRITE */
   async add(key: Uint8Array | string, data: Uint8Array | string): Promise<void> {
-    const k = toBytes(key);
-    const d = toBytes(data);
-    this.#pending.push(this.#tables.add(k, d.length), k, d);
-    this.#pendingBytes += 8 + k.length + d.length;
-    if (this.#pendingBytes >= 1 << 16) await this.#flush();
+    const before = this.#sink.len;
+    const { hash, size } = this.#sink.record(key, data);
+    try {
+      this.#tables.add(hash, size);
+    } catch (err) {
+      this.#sink.len = before;
+      throw err;
+    }
+    if (this.#sink.len >= 1 << 16) await this.#flush();
   }
 
   async #flush(): Promise<void> {
-    if (this.#pending.length === 0) return;
-    const chunk = Buffer.concat(this.#pending);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    await this.#io(() => this.#fh.write(chunk));
+    if (this.#sink.len === 0) return;
+    const { buf, len } = this.#sink;
+    this.#sink.len = 0;
+    await this.#io(() => this.#fh.write(buf, 0, len));
   }
 
   async #io<T>(op: () => Promise<T>): Promise<T> {
@@ -182,8 +216,8 @@ export class CdbFileWriter {
    */
   async finish(finalPath: string): Promise<void> {
     const { header, tables } = this.#tables.finish();
-    this.#pending.push(tables);
     await this.#flush();
+    await this.#io(() => this.#fh.write(tables));
     await this.#io(() => this.#fh.write(header, 0, HEADER, 0));
     await this.#io(() => this.#fh.sync());
     this.#closed = true;
