@@ -111,19 +111,25 @@ export function modSslEnv(socket: TLSSocket, opts: ModSslOptions = {}): Record<s
 }
 
 /**
- * SUCCESS or FAILED:<OpenSSL verify code> for a peer certificate. A TLSSocket wrapped by hand
- * (not through tls.Server) never gets `authorized` set, so OpenSSL's own verify result is read
- * from the handle when Node did not record one.
+ * OpenSSL's verify result for the peer's certificate: undefined when it verified, else its code
+ * (e.g. `CERT_HAS_EXPIRED`). A TLSSocket wrapped by hand, not through tls.Server, never gets
+ * `authorized` set, so the result is read from the handle when Node recorded none.
  */
-function verifyResult(socket: TLSSocket): string {
-  if (socket.authorized) return 'SUCCESS';
+export function peerVerifyError(socket: TLSSocket): string | undefined {
+  if (socket.authorized) return undefined;
   let err: Error | null | undefined = socket.authorizationError;
   if (!err) {
     const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
     err = handle?.verifyError?.();
   }
-  if (!err) return 'SUCCESS';
-  return `FAILED:${(err as Error & { code?: string }).code ?? err.message}`;
+  if (!err) return undefined;
+  return (err as Error & { code?: string }).code ?? err.message;
+}
+
+/** SUCCESS or FAILED:<OpenSSL verify code> for a peer certificate. */
+function verifyResult(socket: TLSSocket): string {
+  const err = peerVerifyError(socket);
+  return err === undefined ? 'SUCCESS' : `FAILED:${err}`;
 }
 
 /** The SSL_<prefix>_* variables for one certificate (prefix SSL_SERVER or SSL_CLIENT). */
