@@ -10,6 +10,7 @@ import { compileRules } from '@ucspi/rules';
 import { createTestPki, run, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/index.js';
+import { sleep, talk, talkTls } from './_helpers.js';
 
 const dir = tempDir();
 let pki: TestPki;
@@ -65,35 +66,6 @@ async function start(
   };
 }
 
-function talk(port: number, input = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let out = '';
-    c.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    c.on('error', reject);
-    c.on('close', () => resolve(out));
-    c.on('end', () => c.end());
-    c.end(input);
-  });
-}
-
-function talkTls(port: number, input: Buffer | string = ''): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
-    const out: Buffer[] = [];
-    c.on('data', (b: Buffer) => out.push(b));
-    c.on('error', reject);
-    c.on('end', () => {
-      c.end();
-      resolve(Buffer.concat(out));
-    });
-    c.once('secureConnect', () => c.end(input));
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const norm = (log: string) =>
   log
     .trim()

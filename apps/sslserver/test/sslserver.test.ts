@@ -1,87 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type Running, sleep, startServer, stopAll, talkTls } from './_helpers.js';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ourBin = join(pkgDir, 'dist', 'bin', 'sslserver.js');
 
-interface Running {
-  proc: ChildProcess;
-  port: number;
-  stderr: () => string;
-  stop: () => Promise<number | null>;
-}
-const running: Running[] = [];
 const cacheDir = tempDir();
 afterAll(() => cacheDir.cleanup());
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop();
-});
+afterEach(stopAll);
 
-/** Start our sslserver with -1 (development certificate) and wait for the port line. */
-function startServer(args: string[]): Promise<Running> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.CERTFILE;
-    delete env.KEYFILE;
-    // The development certificate is made in this test's own cache directory, never the user's.
-    env.XDG_CACHE_HOME = cacheDir.path;
-    const proc = spawn(process.execPath, [ourBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let err = '';
-    let out = '';
-    proc.stderr?.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const timer = setTimeout(() => reject(new Error(`no port: ${err}`)), 15000);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      if (!out.includes('\n')) reject(new Error(`exited ${code}: ${err}`));
-    });
-    proc.stdout?.on('data', (b: Buffer) => {
-      out += b.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line) {
-        clearTimeout(timer);
-        const exited = new Promise<number | null>((r) => {
-          if (proc.exitCode !== null || proc.signalCode !== null) r(proc.exitCode);
-          else proc.once('exit', (code) => r(code));
-        });
-        const r: Running = {
-          proc,
-          port: Number(line),
-          stderr: () => err,
-          stop: () => {
-            proc.kill('SIGTERM');
-            return exited;
-          },
-        };
-        running.push(r);
-        resolve(r);
-      }
-    });
-  });
+/** Start our sslserver (-1 in args) with the development certificate, made in this test's own cache. */
+function startOurs(args: string[]): Promise<Running> {
+  const env = { ...process.env, XDG_CACHE_HOME: cacheDir.path };
+  delete env.CERTFILE;
+  delete env.KEYFILE;
+  return startServer(process.execPath, [ourBin, ...args], env);
 }
-
-/** TLS connect, send input, half-close, return everything until the server's close_notify/FIN. */
-function talkTls(port: number, input: Buffer | string = ''): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
-    const out: Buffer[] = [];
-    c.on('data', (b: Buffer) => out.push(b));
-    c.on('error', reject);
-    c.on('end', () => {
-      c.end();
-      resolve(Buffer.concat(out));
-    });
-    c.once('secureConnect', () => c.end(input));
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('our sslserver', () => {
   it('fails with the usage line and exit 100 without arguments', async () => {
@@ -93,7 +30,7 @@ describe('our sslserver', () => {
 
 describe('our sslserver through TLS', () => {
   it('runs the program behind TLS with PROTO=SSL and the SSL* variables, logs -V lines', async () => {
-    const s = await startServer([
+    const s = await startOurs([
       '-1',
       '-V',
       '-H',
@@ -120,7 +57,7 @@ describe('our sslserver through TLS', () => {
   });
 
   it('-e adds the TCP* set and PROTO=TCP; -s adds SSL_PROTOCOL', async () => {
-    const s = await startServer([
+    const s = await startOurs([
       '-1',
       '-q',
       '-e',
@@ -140,7 +77,7 @@ describe('our sslserver through TLS', () => {
   });
 
   it('pumps 64 MiB both ways through cat without hanging; -B banner comes first', async () => {
-    const s = await startServer(['-1', '-q', '-H', '-R', '-B', 'BANNER', '127.0.0.1', '0', 'cat']);
+    const s = await startOurs(['-1', '-q', '-H', '-R', '-B', 'BANNER', '127.0.0.1', '0', 'cat']);
     const big = Buffer.alloc(64 * 1024 * 1024, 'z');
     const out = await talkTls(s.port, big);
     expect(out.subarray(0, 6).toString()).toBe('BANNER');
@@ -148,7 +85,7 @@ describe('our sslserver through TLS', () => {
   }, 60_000);
 
   it('half-close: the client still gets output written after its EOF', async () => {
-    const s = await startServer([
+    const s = await startOurs([
       '-1',
       '-q',
       '-H',
@@ -163,7 +100,7 @@ describe('our sslserver through TLS', () => {
   });
 
   it('survives garbage instead of a ClientHello, a reset mid-handshake and a silent client (-T)', async () => {
-    const s = await startServer(['-1', '-v', '-H', '-R', '-T', '1', '127.0.0.1', '0', 'echo', 'ok']);
+    const s = await startOurs(['-1', '-v', '-H', '-R', '-T', '1', '127.0.0.1', '0', 'echo', 'ok']);
     await new Promise<void>((resolve) => {
       const c = netConnect(s.port, '127.0.0.1', () => c.write('GET / HTTP/1.0\r\n\r\n'));
       c.on('error', () => undefined);
@@ -191,7 +128,7 @@ describe('our sslserver through TLS', () => {
   }, 20_000);
 
   it.runIf(toolAvailable('openssl'))('talks to openssl s_client', async () => {
-    const s = await startServer([
+    const s = await startOurs([
       '-1',
       '-q',
       '-H',
@@ -210,7 +147,7 @@ describe('our sslserver through TLS', () => {
   });
 
   it.runIf(toolAvailable('gnutls-cli'))('talks to gnutls-cli', async () => {
-    const s = await startServer(['-1', '-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'hi gnutls']);
+    const s = await startOurs(['-1', '-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'hi gnutls']);
     const r = await run(
       'gnutls-cli',
       ['--insecure', '--logfile=/dev/null', '-p', String(s.port), '127.0.0.1'],

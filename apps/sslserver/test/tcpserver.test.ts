@@ -1,81 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sleep, startServer, stopAll, talk } from './_helpers.js';
+
+afterEach(stopAll);
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ourBin = join(pkgDir, 'dist', 'bin', 'tcpserver.js');
 const ENV_PROG = ['sh', '-c', 'env | grep -E "^(TCP|PROTO|RULEVAR)" | sort'];
-
-interface Running {
-  proc: ChildProcess;
-  port: number;
-  stderr: () => string;
-  stop: () => Promise<number | null>;
-}
-const running: Running[] = [];
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop();
-});
-
-/** Start a server (ours or Debian's) with -1 and wait for the port line. */
-function startServer(cmd: string, args: string[]): Promise<Running> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    let out = '';
-    proc.stderr?.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const timer = setTimeout(() => reject(new Error(`no port from ${cmd}: ${err}`)), 5000);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      if (!out.includes('\n')) reject(new Error(`${cmd} exited ${code}: ${err}`));
-    });
-    proc.stdout?.on('data', (b: Buffer) => {
-      out += b.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line) {
-        clearTimeout(timer);
-        const exited = new Promise<number | null>((r) => {
-          if (proc.exitCode !== null || proc.signalCode !== null) r(proc.exitCode);
-          else proc.once('exit', (code) => r(code));
-        });
-        const r: Running = {
-          proc,
-          port: Number(line),
-          stderr: () => err,
-          stop: () => {
-            proc.kill('SIGTERM');
-            return exited;
-          },
-        };
-        running.push(r);
-        resolve(r);
-      }
-    });
-  });
-}
-
-/** Connect, send input, half-close, return all output. */
-function talk(port: number, input = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let out = '';
-    c.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    c.on('error', reject);
-    c.on('close', () => resolve(out));
-    c.on('end', () => c.end());
-    c.end(input);
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Log lines with pids and ports replaced, so two servers' logs compare. */
 function normalise(log: string, port: number): string[] {

@@ -120,6 +120,18 @@ class Sink {
   }
 }
 
+/** Write a record and account for it; a record over the size limit is taken back out. */
+function addRecord(sink: Sink, tables: Tables, key: Uint8Array | string, data: Uint8Array | string): void {
+  const before = sink.len;
+  const { hash, size } = sink.record(key, data);
+  try {
+    tables.add(hash, size);
+  } catch (err) {
+    sink.len = before;
+    throw err;
+  }
+}
+
 /** Builds a cdb in memory. */
 export class CdbMaker {
   readonly #tables: Tables;
@@ -131,14 +143,7 @@ export class CdbMaker {
 
   /** Add a record; duplicates are kept (readers return the first). @throws {CdbError} UCSPI_ERR_CDB_TOO_LARGE */
   add(key: Uint8Array | string, data: Uint8Array | string): void {
-    const before = this.#sink.len;
-    const { hash, size } = this.#sink.record(key, data);
-    try {
-      this.#tables.add(hash, size);
-    } catch (err) {
-      this.#sink.len = before;
-      throw err;
-    }
+    addRecord(this.#sink, this.#tables, key, data);
   }
 
   /** The finished database. */
@@ -179,16 +184,9 @@ export class CdbFileWriter {
     return w;
   }
 
-  /** Add a record. @throws {CdbError} UCSPI_ERR_CDB_TOO_LARGE, UCSPI_ERR_CDB_WRITE */
+  /** Add a record; await each call before the next. @throws {CdbError} UCSPI_ERR_CDB_TOO_LARGE, UCSPI_ERR_CDB_WRITE */
   async add(key: Uint8Array | string, data: Uint8Array | string): Promise<void> {
-    const before = this.#sink.len;
-    const { hash, size } = this.#sink.record(key, data);
-    try {
-      this.#tables.add(hash, size);
-    } catch (err) {
-      this.#sink.len = before;
-      throw err;
-    }
+    addRecord(this.#sink, this.#tables, key, data);
     if (this.#sink.len >= 1 << 16) await this.#flush();
   }
 

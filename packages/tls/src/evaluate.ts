@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
-import { peerVerifyError } from './verify.js';
+import { peerVerifyError } from '@ucspi/env';
 
 // OpenSSL's X509_V_ERR_* numbers for the codes node:tls reports.
 const VERIFY_CODES: Record<string, number> = {

@@ -6,4 +6,3 @@ export { applyEvaluationPolicy, certificateDigest, evaluateCertificate } from '.
 export { readKeyPasswordFromFd } from './password.js';
 export type { ClientCertPolicy, ServerTls, ServerTlsOptions, SniEntry } from './server.js';
 export { loadServerTls } from './server.js';
-export { peerVerifyError } from './verify.js';

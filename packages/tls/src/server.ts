@@ -7,9 +7,9 @@ import {
   type TLSSocket,
   type TlsOptions,
 } from 'node:tls';
+import { peerVerifyError } from '@ucspi/env';
 import { caDirectory, pemCertificates, readConfigFile } from './_files.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';
-import { peerVerifyError } from './verify.js';
 
 /** sslserver's client-certificate policies: -Z none, -m mail (valid certificate), -z host (valid and matching). */
 export type ClientCertPolicy = 'none' | 'mail' | 'host';

@@ -1,0 +1,97 @@
+// Helpers shared by the server tests: start a server that prints its port (-1), talk to it over
+// TCP or TLS with a half-close, and stop everything that was started.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+
+export interface Running {
+  proc: ChildProcess;
+  port: number;
+  stderr: () => string;
+  stop: () => Promise<number | null>;
+}
+
+const running: Running[] = [];
+
+/** Stop every server started since the last call (use in afterEach). */
+export async function stopAll(): Promise<void> {
+  for (const r of running.splice(0)) await r.stop();
+}
+
+/** Start a server (ours or Debian's) run with -1 and wait for the port line. */
+export function startServer(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let err = '';
+    let out = '';
+    proc.stderr?.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`no port from ${cmd}: ${err}`));
+    }, 15_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      if (!out.includes('\n')) reject(new Error(`${cmd} exited ${code}: ${err}`));
+    });
+    proc.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) {
+        clearTimeout(timer);
+        const exited = new Promise<number | null>((r) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) r(proc.exitCode);
+          else proc.once('exit', (code) => r(code));
+        });
+        const r: Running = {
+          proc,
+          port: Number(line),
+          stderr: () => err,
+          stop: () => {
+            proc.kill('SIGTERM');
+            return exited;
+          },
+        };
+        running.push(r);
+        resolve(r);
+      }
+    });
+  });
+}
+
+/** Connect, send input, half-close, return all output. */
+export function talk(port: number, input = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let out = '';
+    c.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve(out));
+    c.on('end', () => c.end());
+    c.end(input);
+  });
+}
+
+/** TLS connect, send input, half-close, return everything until the server's close_notify/FIN. */
+export function talkTls(port: number, input: Buffer | string = ''): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
+    const out: Buffer[] = [];
+    c.on('data', (b: Buffer) => out.push(b));
+    c.on('error', reject);
+    c.on('end', () => {
+      c.end();
+      resolve(Buffer.concat(out));
+    });
+    c.once('secureConnect', () => c.end(input));
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,340 @@
+// sslserver and tcpserver side by side with their anchors in one run, on 127.0.0.1:
+// Debian's stunnel4 (exec = cat, and connect to a plain cat backend) and ucspi-tcp's tcpserver.
+// Metrics per server (medians of BENCH_RUNS): connections/s (BENCH_CONNS at concurrency 8), server
+// CPU per connection (utime+stime of the server and its reaped children, /proc/PID/stat), bulk MiB/s
+// through cat (BENCH_BULK_MB), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
+// of the server and its children), and small request/response latency p50/p99 (default Nagle).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, createConnection as netCreate } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const CONNS = Number(process.env.BENCH_CONNS ?? 1000);
+const BULK = Number(process.env.BENCH_BULK_MB ?? 256);
+const IDLE = Number(process.env.BENCH_IDLE ?? 200);
+const LAT = Number(process.env.BENCH_LATENCY ?? 2000);
+const TICK = 100; // clock ticks per second for /proc stat times on Linux
+const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
+const procs = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+async function waitPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((r) => {
+      const c = createConnection(port);
+      c.on('connect', () => {
+        c.destroy();
+        r(true);
+      });
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+const createConnection = (port) => netCreate({ port, host: '127.0.0.1' });
+
+function start(cmd, args, env = {}) {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  p.stderr.on('data', (b) => {
+    err = (err + b).slice(-4000);
+  });
+  p.errText = () => err;
+  procs.push(p);
+  return p;
+}
+function stop(p) {
+  return new Promise((r) => {
+    if (p.exitCode !== null || p.signalCode !== null) return r();
+    p.once('exit', r);
+    p.kill('SIGTERM');
+    setTimeout(() => p.kill('SIGKILL'), 2000);
+  });
+}
+
+/** utime+stime+cutime+cstime in seconds. */
+function cpuOf(pid) {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICK;
+}
+/** Pss (KiB) of pid and all its descendants. */
+function pssTree(pid) {
+  const children = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch {}
+  }
+  let total = 0;
+  const walk = (p) => {
+    try {
+      const m = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      total += Number(m?.[1] ?? 0);
+    } catch {}
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return total;
+}
+
+function load(mode, proto, port, ...args) {
+  const out = execFileSync(
+    process.execPath,
+    [join(here, 'load.mjs'), mode, proto, String(port), ...args.map(String)],
+    {
+      timeout: 300_000,
+    },
+  );
+  return JSON.parse(out.toString().trim().split('\n').pop());
+}
+async function idleMemory(proto, port, pid, warm = true) {
+  // One round first, so that a garbage-collected runtime has grown to its steady size before the
+  // baseline is taken (otherwise the heap shrinking after the load phases shows as negative).
+  if (warm) await idleMemory(proto, port, pid, false);
+  await sleep(300);
+  const base = pssTree(pid);
+  const p = spawn(process.execPath, [join(here, 'load.mjs'), 'idle', proto, String(port), String(IDLE)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  procs.push(p);
+  await new Promise((r) => p.stdout.once('data', r));
+  await sleep(1000);
+  const loaded = pssTree(pid);
+  p.stdin.end();
+  await new Promise((r) => p.once('exit', r));
+  await sleep(500);
+  return (loaded - base) / IDLE;
+}
+
+async function measure(name, proto, launch) {
+  const rows = { cps: [], cpu: [], mib: [], pss: [], p50: [], p99: [] };
+  for (let r = 0; r < RUNS; r++) {
+    const { port, proc, extra = [] } = await launch();
+    try {
+      await waitPort(port);
+      load('conns', proto, port, 20, 4); // warm-up
+      const c0 = cpuOf(proc.pid);
+      const { seconds } = load('conns', proto, port, CONNS, 8);
+      await sleep(300);
+      rows.cps.push(CONNS / seconds);
+      rows.cpu.push(((cpuOf(proc.pid) - c0) / CONNS) * 1000);
+      rows.mib.push(load('bulk', proto, port, BULK).mibPerSecond);
+      const lat = load('latency', proto, port, LAT);
+      rows.p50.push(lat.p50);
+      rows.p99.push(lat.p99);
+      rows.pss.push(await idleMemory(proto, port, proc.pid));
+    } catch (err) {
+      throw new Error(`${name}: ${err.message}\n${proc.errText()}`);
+    } finally {
+      await stop(proc);
+      for (const e of extra) await stop(e);
+    }
+  }
+  const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));
+  console.log(
+    `${name}: ${m.cps.toFixed(0)} conn/s, ${m.cpu.toFixed(2)} ms CPU/conn, ${m.mib.toFixed(0)} MiB/s, ${m.pss.toFixed(0)} KiB/idle conn, p50 ${m.p50.toFixed(2)} ms p99 ${m.p99.toFixed(2)} ms`,
+  );
+  return m;
+}
+
+const cert = join(dir, 'cert.pem');
+const key = join(dir, 'key.pem');
+execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ],
+  { stdio: 'ignore' },
+);
+const cat = execFileSync('sh', ['-c', 'command -v cat']).toString().trim();
+const stunnelConf = async (service) => {
+  const port = await freePort();
+  const f = join(dir, `stunnel-${port}.conf`);
+  writeFileSync(
+    f,
+    `foreground = yes\npid =\ndebug = 0\nsyslog = no\n[s]\naccept = 127.0.0.1:${port}\ncert = ${cert}\nkey = ${key}\n${service}\n`,
+  );
+  return { port, f };
+};
+
+const servers = {
+  'stunnel exec': [
+    'tls',
+    async () => {
+      const { port, f } = await stunnelConf(`exec = ${cat}\nexecArgs = cat`);
+      return { port, proc: start('stunnel4', [f]) };
+    },
+  ],
+  'stunnel connect': [
+    'tls',
+    async () => {
+      const back = await freePort();
+      const backend = start('tcpserver', [
+        '-H',
+        '-R',
+        '-l',
+        '0',
+        '-c',
+        '400',
+        '127.0.0.1',
+        String(back),
+        cat,
+      ]);
+      await waitPort(back);
+      const { port, f } = await stunnelConf(`connect = 127.0.0.1:${back}`);
+      return { port, proc: start('stunnel4', [f]), extra: [backend] };
+    },
+  ],
+  sslserver: [
+    'tls',
+    async () => {
+      const port = await freePort();
+      return {
+        port,
+        proc: start(
+          process.execPath,
+          [
+            join(root, 'apps/sslserver/dist/bin/sslserver.js'),
+            '-H',
+            '-R',
+            '-l',
+            '0',
+            '-c',
+            '400',
+            '127.0.0.1',
+            String(port),
+            cat,
+          ],
+          { CERTFILE: cert, KEYFILE: key },
+        ),
+      };
+    },
+  ],
+  'ucspi-tcp tcpserver': [
+    'plain',
+    async () => {
+      const port = await freePort();
+      return {
+        port,
+        proc: start('tcpserver', ['-H', '-R', '-l', '0', '-c', '400', '127.0.0.1', String(port), cat]),
+      };
+    },
+  ],
+  tcpserver: [
+    'plain',
+    async () => {
+      const port = await freePort();
+      return {
+        port,
+        proc: start(process.execPath, [
+          join(root, 'apps/sslserver/dist/bin/tcpserver.js'),
+          '-H',
+          '-R',
+          '-l',
+          '0',
+          '-c',
+          '400',
+          '127.0.0.1',
+          String(port),
+          cat,
+        ]),
+      };
+    },
+  ],
+};
+
+process.on('SIGINT', () => {
+  for (const p of procs) p.kill('SIGKILL');
+  process.exit(130);
+});
+try {
+  const only = process.argv.slice(2);
+  const res = {};
+  for (const [name, [proto, launch]] of Object.entries(servers)) {
+    if (only.length && !only.includes(name)) continue;
+    res[name] = await measure(name, proto, launch);
+  }
+  const s = res.sslserver;
+  const se = res['stunnel exec'];
+  const t = res.tcpserver;
+  const u = res['ucspi-tcp tcpserver'];
+  if (s && se && t && u && res['stunnel connect'] && process.env.BENCH_WRITE !== '0') {
+    const stunnelVersion = (execFileSync('sh', ['-c', 'stunnel4 -version 2>&1'])
+      .toString()
+      .trim()
+      .match(/stunnel [\d.]+/) ?? ['stunnel'])[0];
+    const row = (n, m) =>
+      `| ${n} | ${m.cps.toFixed(0)} | ${m.cpu.toFixed(2)} | ${m.mib.toFixed(0)} | ${m.pss.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} |`;
+    const r = (a, b) => (a / b).toFixed(2);
+    const ok = (cond) => (cond ? 'met' : 'not met');
+    const section = `## sslserver and tcpserver
+
+\`node bench/server/run.mjs\` (Debian's stunnel4 and ucspi-tcp, openssl). Each server runs \`cat\` for
+every connection on 127.0.0.1, RSA-2048 certificate, TLS 1.3; \`-H -R -l 0 -c 400\` for the UCSPI
+servers, default Nagle (no -D). The load client is one separate Node.js process, the same for all.
+stunnel connect mode forwards to ucspi-tcp's tcpserver running cat (its CPU and memory are not counted).
+
+Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} runs;
+${CONNS} connections at concurrency 8, ${BULK} MiB through cat, ${IDLE} idle connections, ${LAT} round trips.
+
+| server | conn/s | CPU ms/conn | MiB/s | Pss KiB per idle conn | latency p50 / p99 ms |
+| --- | --- | --- | --- | --- | --- |
+${row('stunnel exec=cat', se)}
+${row('stunnel connect', res['stunnel connect'])}
+${row('**sslserver**', s)}
+${row('ucspi-tcp tcpserver', u)}
+${row('**tcpserver**', t)}
+
+| ratio | measured | target | |
+| --- | --- | --- | --- |
+| sslserver / stunnel exec, conn/s | ${r(s.cps, se.cps)} | ≥ 1.3 | ${ok(s.cps / se.cps >= 1.3)} |
+| sslserver / stunnel exec, CPU per conn | ${r(s.cpu, se.cpu)} | ≤ 0.7 | ${ok(s.cpu / se.cpu <= 0.7)} |
+| sslserver / stunnel exec, bulk MiB/s | ${r(s.mib, se.mib)} | ≥ 1.6 | ${ok(s.mib / se.mib >= 1.6)} |
+| sslserver / stunnel exec, Pss per idle conn | ${r(s.pss, se.pss)} | ≤ 0.6 | ${ok(s.pss / se.pss <= 0.6)} |
+| tcpserver / ucspi-tcp, conn/s | ${r(t.cps, u.cps)} | ≥ 0.7 | ${ok(t.cps / u.cps >= 0.7)} |
+| tcpserver / ucspi-tcp, bulk MiB/s | ${r(t.mib, u.mib)} | ≥ 0.95 | ${ok(t.mib / u.mib >= 0.95)} |
+`;
+    const md = join(root, 'BENCHMARKS.md');
+    let text = readFileSync(md, 'utf8');
+    const re = /## sslserver and tcpserver\n[\s\S]*?(?=\n## |$)/;
+    text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
+    writeFileSync(md, text);
+    console.log(section);
+  }
+} finally {
+  for (const p of procs) p.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}
