@@ -2,9 +2,9 @@ export { developmentCertificate, developmentCertificateDir } from './devcert.js'
 export type { TlsErrorCode } from './errors.js';
 export { TlsConfigError, TlsErrorCodes } from './errors.js';
 export type { CertEvaluation, EvaluationPolicy } from './evaluate.js';
-export { stunnelVerifyPolicy } from './verifylevel.js';
-export type { StunnelVerifyLevel, VerifyPolicy } from './verifylevel.js';
 export { applyEvaluationPolicy, certificateDigest, evaluateCertificate } from './evaluate.js';
 export { readKeyPasswordFromFd } from './password.js';
 export type { ClientCertPolicy, ServerTls, ServerTlsOptions, SniEntry } from './server.js';
 export { loadServerTls } from './server.js';
+export type { StunnelVerifyLevel, VerifyPolicy } from './verifylevel.js';
+export { stunnelVerifyPolicy } from './verifylevel.js';

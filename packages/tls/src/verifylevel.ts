@@ -20,8 +20,12 @@ export interface VerifyPolicy {
  * and accepts only a locally installed certificate; undefined (the default) verifies nothing. The
  * chain verdict is OpenSSL's (node:tls, with the configured CAs); the local match compares DER.
  */
-export function stunnelVerifyPolicy(level: StunnelVerifyLevel, localCerts: readonly string[] = []): VerifyPolicy {
-  if (level !== undefined && ![0, 1, 2, 3, 4].includes(level)) throw new RangeError(`verify level must be 0 to 4, not ${level}`);
+export function stunnelVerifyPolicy(
+  level: StunnelVerifyLevel,
+  localCerts: readonly string[] = [],
+): VerifyPolicy {
+  if (level !== undefined && ![0, 1, 2, 3, 4].includes(level))
+    throw new RangeError(`verify level must be 0 to 4, not ${level}`);
   const local = localCerts.map((pem) => new X509Certificate(pem).raw);
   const isLocal = (socket: TLSSocket) => {
     const der = socket.getPeerX509Certificate()?.raw;
@@ -32,13 +36,15 @@ export function stunnelVerifyPolicy(level: StunnelVerifyLevel, localCerts: reado
     check(socket) {
       if (level === undefined || level === 0) return { ok: true };
       const present = socket.getPeerX509Certificate() !== undefined;
-      if (!present)
-        return level === 1 ? { ok: true } : { ok: false, reason: 'No peer certificate received' };
+      if (!present) return level === 1 ? { ok: true } : { ok: false, reason: 'No peer certificate received' };
       if (level === 4)
-        return isLocal(socket) ? { ok: true } : { ok: false, reason: 'Certificate not found in local repository' };
+        return isLocal(socket)
+          ? { ok: true }
+          : { ok: false, reason: 'Certificate not found in local repository' };
       const err = peerVerifyError(socket);
       if (err) return { ok: false, reason: `Certificate verification failed: ${err}` };
-      if (level === 3 && !isLocal(socket)) return { ok: false, reason: 'Certificate not found in local repository' };
+      if (level === 3 && !isLocal(socket))
+        return { ok: false, reason: 'Certificate not found in local repository' };
       return { ok: true };
     },
   };

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { TLSSocket } from 'node:tls';
-import { type TestPki, createTestPki, run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { createTestPki, run, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StunnelVerifyLevel, loadServerTls, stunnelVerifyPolicy } from '../src/index.js';
+import { loadServerTls, type StunnelVerifyLevel, stunnelVerifyPolicy } from '../src/index.js';
 
 const tmp = tempDir();
 let pki: TestPki;
@@ -16,8 +16,15 @@ afterAll(() => tmp.cleanup());
 
 /** One handshake with openssl s_client presenting `cert` (or none); returns the policy's verdict. */
 async function verdict(level: StunnelVerifyLevel, local: string[], cert?: [string, string]) {
-  const tls = await loadServerTls({ CERTFILE: pki.serverChain, KEYFILE: pki.serverKey, CAFILE: pki.caBundle });
-  const policy = stunnelVerifyPolicy(level, local.map((f) => readFileSync(f, 'utf8')));
+  const tls = await loadServerTls({
+    CERTFILE: pki.serverChain,
+    KEYFILE: pki.serverKey,
+    CAFILE: pki.caBundle,
+  });
+  const policy = stunnelVerifyPolicy(
+    level,
+    local.map((f) => readFileSync(f, 'utf8')),
+  );
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
