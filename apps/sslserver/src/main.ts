@@ -150,11 +150,21 @@ async function serve(
 
   const peerAddress = new WeakMap<Socket, string>();
   let children = 0;
+  // sslserver's MAXCONIP: programs per client address, from the environment (global) or from a
+  // rule's +MAXCONIP=n instruction, capped at -c; 0 means no limit. tcpserver has none.
+  const globalMaxconip = name === 'sslserver' ? Math.min(Number(env.MAXCONIP ?? 0), opts.limit) : 0;
+  if (name === 'sslserver' && env.MAXCONIP !== undefined && !/^\d+$/.test(env.MAXCONIP))
+    throw new FatalError(`MAXCONIP must be a whole number, not ${env.MAXCONIP}`, false);
+  const perIp = new Map<string, number>();
   // -c: a connection beyond the limit is accepted but held, unread, until a slot frees; its
   // program starts only then (the original leaves it in the kernel's backlog, which Node.js cannot).
   const waiting: Socket[] = [];
   const status = () =>
-    log(name === 'sslserver' ? `status ${children}/${opts.limit}/0` : `status: ${children}/${opts.limit}`);
+    log(
+      name === 'sslserver'
+        ? `status ${children}/${opts.limit}/${globalMaxconip}`
+        : `status: ${children}/${opts.limit}`,
+    );
   status();
 
   const release = () => {
@@ -330,16 +340,46 @@ async function serve(
       }
     }
     const where = `${logField(localHost)}:${localIp}:${localPort} ${logField(remoteHost)}:${remoteIp}::${remotePort}`;
+    let limitNote = '';
+    if (allowed && name === 'sslserver') {
+      const fromRule = match?.env.findLast(([n]) => n === 'MAXCONIP')?.[1];
+      const max = fromRule !== undefined ? Math.min(Number(fromRule) || 0, opts.limit) : globalMaxconip;
+      if (max > 0 && (perIp.get(remoteIp) ?? 0) >= max) {
+        allowed = false;
+        if (fromRule === undefined) log(`WARNING ip connection limit of ${max} exceeded for: ${remoteIp}`);
+        limitNote = ` ip connection limit:${max} exceeded`;
+      }
+    }
     if (!allowed) {
       // No program is started for a denied connection: the server's pid stands in for the
       // original's short-lived child, which exited 100 (wait status 25600).
       log(`pid ${process.pid} from ${remoteIp}`);
-      log(`deny ${process.pid} ${where}`);
+      log(`deny ${process.pid} ${where}${limitNote}`);
       socket.destroy();
       log(`${name === 'sslserver' ? 'ended by' : 'end'} ${process.pid} status 25600`);
       release();
       return;
     }
+    perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
+    try {
+      await serveAllowed(socket, conn, match, where, remoteIp, remoteHost, bannerWritten);
+    } finally {
+      const n = (perIp.get(remoteIp) ?? 1) - 1;
+      if (n > 0) perIp.set(remoteIp, n);
+      else perIp.delete(remoteIp);
+    }
+  };
+
+  /** Run the program for an allowed connection: plain, pumped through TLS, or UCSPI-TLS (-n). */
+  const serveAllowed = async (
+    socket: Socket,
+    conn: ConnectionInfo,
+    match: RuleMatch | undefined,
+    where: string,
+    remoteIp: string,
+    remoteHost: string | undefined,
+    bannerWritten: Promise<void>,
+  ): Promise<void> => {
     const rulesEnv = match?.env ?? [];
     if (!tls) {
       await bannerWritten;

@@ -19,6 +19,7 @@ beforeAll(async () => {
   pki = createTestPki(join(dir.path, 'pki'));
   await compileRules(Buffer.from('127.:deny\n'), cdb('deny'), join(dir.path, 'deny.tmp'));
   await compileRules(Buffer.from(':allow,RULEVAR="yes"\n'), cdb('allow'), join(dir.path, 'allow.tmp'));
+  await compileRules(Buffer.from(':allow,MAXCONIP="1"\n'), cdb('maxconip'), join(dir.path, 'maxconip.tmp'));
 }, 30_000);
 afterAll(() => dir.cleanup());
 
@@ -342,6 +343,57 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
     await sleep(100);
     await s.stop();
     expect(s.log()).toMatch(/^sslserver: error: no client certificate$/m);
+  });
+
+  it('MAXCONIP from the environment or a rule limits programs per client address', async () => {
+    const prog = ['sh', '-c', 'sleep 0.6; echo served'];
+    const fromEnv = await start('sslserver', ['-v', '-H', '-R', '-l', 'L', '127.0.0.1', '0', ...prog], {
+      MAXCONIP: '1',
+    });
+    const outs = await Promise.all([0, 1].map(() => talkTls(fromEnv.port).then(String, () => 'refused')));
+    await sleep(100);
+    await fromEnv.stop();
+    expect(outs.sort()).toEqual(['refused', 'served\n']);
+    expect(fromEnv.log()).toMatch(/^sslserver: status 0\/40\/1$/m);
+    expect(fromEnv.log()).toMatch(
+      /^sslserver: WARNING ip connection limit of 1 exceeded for: 127\.0\.0\.1$/m,
+    );
+    expect(fromEnv.log()).toMatch(
+      /^sslserver: deny \d+ L:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+ ip connection limit:1 exceeded$/m,
+    );
+
+    const fromRule = await start('sslserver', [
+      '-v',
+      '-H',
+      '-R',
+      '-x',
+      cdb('maxconip'),
+      '127.0.0.1',
+      '0',
+      ...prog,
+    ]);
+    const ruled = await Promise.all([0, 1].map(() => talkTls(fromRule.port).then(String, () => 'refused')));
+    await sleep(100);
+    await fromRule.stop();
+    expect(ruled.sort()).toEqual(['refused', 'served\n']);
+    expect(fromRule.log()).toMatch(/ip connection limit:1 exceeded$/m);
+    expect(fromRule.log()).not.toMatch(/WARNING/);
+  });
+
+  it('a MAXCONIP that is not a number is a fatal error (exit 100)', async () => {
+    const stderr = new PassThrough();
+    let log = '';
+    stderr.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    const code = await main(
+      'sslserver',
+      ['127.0.0.1', '0', 'true'],
+      { MAXCONIP: 'many', CERTFILE: pki.serverCert, KEYFILE: pki.serverKey },
+      { stdout: new PassThrough(), stderr },
+    );
+    expect(code).toBe(100);
+    expect(log).toBe('sslserver: fatal: MAXCONIP must be a whole number, not many\n');
   });
 
   it('talks to openssl s_client', async () => {
