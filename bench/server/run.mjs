@@ -6,10 +6,10 @@
 // of the server and its children), and small request/response latency p50/p99 (default Nagle).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, createConnection as netCreate } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuOf, freePort, median, sleep, waitPort } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -18,36 +18,9 @@ const CONNS = Number(process.env.BENCH_CONNS ?? 1000);
 const BULK = Number(process.env.BENCH_BULK_MB ?? 256);
 const IDLE = Number(process.env.BENCH_IDLE ?? 200);
 const LAT = Number(process.env.BENCH_LATENCY ?? 2000);
-const TICK = 100; // clock ticks per second for /proc stat times on Linux
+const _TICK = 100; // clock ticks per second for /proc stat times on Linux
 const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
 const procs = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-async function waitPort(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) => {
-      const c = createConnection(port);
-      c.on('connect', () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-const createConnection = (port) => netCreate({ port, host: '127.0.0.1' });
 
 function start(cmd, args, env = {}) {
   const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -68,12 +41,6 @@ function stop(p) {
   });
 }
 
-/** utime+stime+cutime+cstime in seconds. */
-function cpuOf(pid) {
-  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICK;
-}
 /** Pss (KiB) of pid and all its descendants. */
 function pssTree(pid) {
   const children = new Map();

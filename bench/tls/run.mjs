@@ -3,45 +3,16 @@
 // concurrency 8), medians of BENCH_RUNS runs, with the server's CPU per handshake.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuOf, freePort, median, waitPort } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const N = Number(process.env.BENCH_HANDSHAKES ?? 1000);
 const dir = mkdtempSync(join(tmpdir(), 'tls-bench-'));
 const procs = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const cpuOf = (pid) => {
-  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-async function waitPort(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) => {
-      const c = createConnection({ port, host: '127.0.0.1' });
-      c.on('connect', () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 const cert = join(dir, 'cert.pem');
 const key = join(dir, 'key.pem');
@@ -99,12 +70,12 @@ try {
       procs.push(p);
       await waitPort(port);
       execFileSync(process.execPath, [join(here, 'client.mjs'), String(port), '20', '4']);
-      const c0 = cpuOf(p.pid);
+      const c0 = cpuOf(p.pid, false);
       const secs = Number(
         execFileSync(process.execPath, [join(here, 'client.mjs'), String(port), String(N), '8']).toString(),
       );
       rate.push(N / secs);
-      cpu.push(((cpuOf(p.pid) - c0) / N) * 1000);
+      cpu.push(((cpuOf(p.pid, false) - c0) / N) * 1000);
       p.kill('SIGKILL');
       await new Promise((r) => p.once('exit', r));
     }
