@@ -98,7 +98,7 @@ export function modSslEnv(socket: TLSSocket, opts: ModSslOptions = {}): Record<s
   const isServer =
     (socket as unknown as { _tlsOptions?: { isServer?: boolean } })._tlsOptions?.isServer !== false;
   const local = socket.getX509Certificate?.();
-  const peer = socket.getPeerX509Certificate?.();
+  const peer = peerCertificate(socket);
   const serverCert = isServer ? local : peer;
   const clientCert = isServer ? peer : local;
   if (serverCert) Object.assign(env, certificateEnv('SSL_SERVER', serverCert));
@@ -124,6 +124,15 @@ export function peerVerifyError(socket: TLSSocket): string | undefined {
   }
   if (!err) return undefined;
   return (err as Error & { code?: string }).code ?? err.message;
+}
+
+/**
+ * The peer's certificate, or undefined when it sent none. Read through getPeerCertificate(), as
+ * node:tls's getPeerX509Certificate() answers only its first call on a socket (Node.js 20).
+ */
+export function peerCertificate(socket: TLSSocket): X509Certificate | undefined {
+  const raw = socket.getPeerCertificate?.()?.raw;
+  return raw && raw.length > 0 ? new X509Certificate(raw) : undefined;
 }
 
 /** SUCCESS or FAILED:<OpenSSL verify code> for a peer certificate. */

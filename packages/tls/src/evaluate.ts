@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
-import { peerVerifyError } from '@ucspi/env';
+import { peerCertificate, peerVerifyError } from '@ucspi/env';
 
 // OpenSSL's X509_V_ERR_* numbers for the codes node:tls reports.
 const VERIFY_CODES: Record<string, number> = {
@@ -81,7 +81,7 @@ export function evaluateCertificate(
   socket: TLSSocket,
   opts: { host?: string } = {},
 ): CertEvaluation | undefined {
-  const x509 = socket.getPeerX509Certificate();
+  const x509 = peerCertificate(socket);
   if (!x509) return undefined;
   const peer = socket.getPeerCertificate();
   const errors: number[] = [];

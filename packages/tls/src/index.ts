@@ -1,3 +1,5 @@
+export type { ClientTls, ClientTlsOptions } from './client.js';
+export { loadClientTls } from './client.js';
 export { developmentCertificate, developmentCertificateDir } from './devcert.js';
 export type { TlsErrorCode } from './errors.js';
 export { TlsConfigError, TlsErrorCodes } from './errors.js';

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { peerVerifyError } from '@ucspi/env';
+import { peerCertificate, peerVerifyError } from '@ucspi/env';
 
 /** stunnel's `verify = LEVEL` (0 to 4), or undefined for its default: no verification. */
 export type StunnelVerifyLevel = 0 | 1 | 2 | 3 | 4 | undefined;
@@ -28,14 +28,14 @@ export function stunnelVerifyPolicy(
     throw new RangeError(`verify level must be 0 to 4, not ${level}`);
   const local = localCerts.map((pem) => new X509Certificate(pem).raw);
   const isLocal = (socket: TLSSocket) => {
-    const der = socket.getPeerX509Certificate()?.raw;
+    const der = peerCertificate(socket)?.raw;
     return der !== undefined && local.some((l) => l.equals(der));
   };
   return {
     requestCert: level !== undefined,
     check(socket) {
       if (level === undefined || level === 0) return { ok: true };
-      const present = socket.getPeerX509Certificate() !== undefined;
+      const present = peerCertificate(socket) !== undefined;
       if (!present) return level === 1 ? { ok: true } : { ok: false, reason: 'No peer certificate received' };
       if (level === 4)
         return isLocal(socket)
