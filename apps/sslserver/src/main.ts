@@ -10,7 +10,7 @@ import {
   sslEnv,
   tcpEnv,
 } from '@ucspi/env';
-import { pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
+import { type ExitStatus, pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
 import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
@@ -226,7 +226,7 @@ async function serve(
     if (!tls) return;
     // -B in -n mode goes out on the plain socket, before the program runs.
     if (opts.banner) socket.write(opts.banner);
-    const run = spawnUcspiTls(socket, {
+    const run = await spawnUcspiTls(socket, {
       argv: opts.prog,
       env: childEnv(env, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
     });
@@ -252,6 +252,7 @@ async function serve(
       closeAll();
     } else {
       run.control.pause();
+      run.reclaimSocket();
       const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
       tlsSocket.on('error', () => undefined);
       const peer = (await handshake(tlsSocket)) ? tls.checkPeer(tlsSocket, remoteHost) : undefined;
@@ -276,8 +277,20 @@ async function serve(
         closeAll();
       }
     }
-    const st = await run.exited;
-    log(`ended by ${run.pid} status ${st.wstat}`);
+    logEnd(run.pid, await run.exited);
+  };
+
+  /**
+   * The end of a program: the original's child says why it could not run prog before it exits 111
+   * (`NAME: warning: dropping connection, unable to run PROG: REASON`), then the parent logs `end`
+   * (tcpserver) or `ended by` (sslserver) with the raw wait status.
+   */
+  const logEnd = (pid: number, st: ExitStatus) => {
+    if (st.error && opts.verbosity > 0)
+      io.stderr.write(
+        `${name}: warning: dropping connection, unable to run ${opts.prog[0]}: ${errorStr(st.error)}\n`,
+      );
+    log(`${name === 'sslserver' ? 'ended by' : 'end'} ${pid} status ${st.wstat}`);
   };
 
   /** The `tls PID accept` line; -V adds protocol and cipher as in the man page. */
@@ -383,14 +396,13 @@ async function serve(
     const rulesEnv = match?.env ?? [];
     if (!tls) {
       await bannerWritten;
-      const run = spawnOnSocket(socket, {
+      const run = await spawnOnSocket(socket, {
         argv: opts.prog,
         env: childEnv(env, tcpEnv(conn), rulesEnv),
       });
       log(`pid ${run.pid} from ${remoteIp}`);
       log(`ok ${run.pid} ${where}`);
-      const st = await run.exited;
-      log(`end ${run.pid} status ${st.wstat}`);
+      logEnd(run.pid, await run.exited);
       release();
       return;
     }
@@ -427,7 +439,7 @@ async function serve(
       opts.modSsl ? modSslEnv(tlsSocket) : {},
       rulesEnv,
     );
-    const run = spawnPumped(
+    const run = await spawnPumped(
       tlsSocket,
       { argv: opts.prog, env: childVars },
       { idleTimeoutMs: opts.idleTimeout * 1000, ...(opts.banner ? { banner: opts.banner } : {}) },
@@ -438,7 +450,7 @@ async function serve(
     run.done.then(() => run.kill('SIGTERM'));
     const st = await run.exited;
     await run.done;
-    log(`ended by ${run.pid} status ${st.wstat}`);
+    logEnd(run.pid, st);
     release();
   };
 

@@ -115,6 +115,20 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
     expect(out).toMatch(/^TCPLOCALHOST=localhost$/m);
   });
 
+  it('a program that cannot be run: the same warning, pid and exit status 28416', async () => {
+    const tmp = tempDir();
+    try {
+      const notExecutable = join(tmp.path, 'plain-file');
+      writeFileSync(notExecutable, 'echo never\n');
+      for (const prog of ['no-such-program-anywhere', notExecutable]) {
+        const out = await compare(['-1', '-v', '-H', '-R', '-l', '0', '127.0.0.1', '0', prog]);
+        expect(out).toBe('');
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it('applies rules: variables for an allowed client, the same deny lines', async () => {
     const tmp = tempDir();
     try {

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
+import { FD_DEVNULL, FD_INHERIT, listenForChildren, native, watchChild } from './_native.js';
 import { ExecError } from './errors.js';
 
 const spawnChannel = diagnostics.channel('ucspi:exec:spawn');
@@ -17,17 +19,20 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
   /**
    * The raw wait status as djb's tcpserver prints it in `end PID status N`:
-   * exit code times 256, or the signal number.
+   * exit code times 256, or the signal number (plus 128 when it dumped core).
    */
   wstat: number;
+  /**
+   * Set when the program could not be executed (`code` is then 111, as the originals' child exits
+   * after `unable to run`): the system error, with `code` such as `ENOENT` or `EACCES`.
+   */
+  error?: NodeJS.ErrnoException;
 }
 
 /** A program started on a connection. */
 export interface ChildRun {
   /** The program's process id (what `pid N from IP` logs). */
   readonly pid: number;
-  /** The underlying child process. */
-  readonly child: ChildProcess;
   /** Resolves once the program has been reaped. Never rejects. */
   readonly exited: Promise<ExitStatus>;
   /** Send a signal to the program (default SIGTERM); a no-op once it is reaped. */
@@ -42,20 +47,152 @@ export interface ProgramSpec {
   stderr?: 'inherit' | 'ignore' | number;
 }
 
+/** True when programs are started by the native spawner rather than child_process.spawn. */
+export const nativeSpawn: boolean = native !== undefined;
+
 /** The platform's number for a signal name (os.constants.signals). */
 function signalNumber(signal: NodeJS.Signals): number {
   return (constants.signals as Record<string, number | undefined>)[signal] ?? 0;
 }
 
-function start(spec: ProgramSpec, stdio: Array<unknown>): ChildRun {
-  const [file, ...args] = spec.argv;
-  if (file === undefined) {
-    throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no program given', false);
+/**
+ * One descriptor of the program: a connection socket (given as is), a fresh bidirectional channel
+ * whose other end the server keeps (`'pipe'`), the server's own descriptor of that number
+ * (`'inherit'`), /dev/null (`'ignore'`), or a descriptor number of the server.
+ */
+type Slot = Socket | 'pipe' | 'inherit' | 'ignore' | number;
+
+interface Started {
+  run: ChildRun;
+  /** The server's end of each `'pipe'` slot, by child descriptor number. */
+  pipes: Array<Socket | undefined>;
+}
+
+/** execvp's candidates: argv[0] itself when it has a slash, else each PATH entry (djb's default PATH). */
+function candidates(file: string, path: string | undefined): string[] {
+  if (file.includes('/')) return [file];
+  return (path ?? '/bin:/usr/bin').split(':').map((dir) => `${dir || '.'}/${file}`);
+}
+
+function execError(file: string, errno: number): NodeJS.ErrnoException {
+  const name = getSystemErrorName(-errno);
+  return Object.assign(new Error(`execve ${file}: ${name}`), {
+    code: name,
+    errno: -errno,
+    syscall: 'execve',
+    path: file,
+  });
+}
+
+/** The descriptor behind a net.Socket, or undefined when it has none that can be passed on. */
+function socketFd(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function finishRun(
+  pid: number,
+  argv: readonly string[],
+  exited: Promise<ExitStatus>,
+  kill: ChildRun['kill'],
+) {
+  if (spawnChannel.hasSubscribers) spawnChannel.publish({ pid, argv });
+  if (exitChannel.hasSubscribers) exited.then((status) => exitChannel.publish({ pid, ...status }));
+  return { pid, exited, kill };
+}
+
+/**
+ * Start through the addon: a clone that shares memory until execve (see native/spawn.c), made on a
+ * threadpool thread so that the event loop never waits for the execve. Undefined when a slot has
+ * no descriptor to pass (the caller then uses child_process).
+ */
+function startNative(spec: ProgramSpec, slots: Slot[]): Promise<Started> | undefined {
+  const n = native!;
+  const fds: number[] = [];
+  for (const slot of slots) {
+    if (slot instanceof Socket) {
+      const fd = socketFd(slot);
+      if (fd === undefined) return undefined;
+      fds.push(fd);
+    } else if (slot === 'inherit') fds.push(FD_INHERIT);
+    else if (slot === 'ignore') fds.push(FD_DEVNULL);
+    else if (typeof slot === 'number') fds.push(slot);
+    else fds.push(-3); // a pipe, filled in below
   }
+  const childEnds: number[] = [];
+  const serverEnds: number[] = [];
+  const closeAll = (list: number[]) => {
+    for (const fd of list) n.close(fd);
+  };
+  const [file] = spec.argv as [string];
+  try {
+    for (let i = 0; i < slots.length; i++) {
+      if (slots[i] !== 'pipe') continue;
+      const [mine, theirs] = n.socketpair();
+      serverEnds.push(mine);
+      childEnds.push(theirs);
+      fds[i] = theirs;
+    }
+    const envp = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+    listenForChildren();
+    return new Promise<Started>((resolve, reject) => {
+      n.spawn(candidates(file, spec.env.PATH), [...spec.argv], envp, fds, (pid, errno) => {
+        closeAll(childEnds);
+        if (pid < 0) {
+          closeAll(serverEnds);
+          const err = execError(file, errno);
+          reject(new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to fork: ${err.code}`, true, err));
+          return;
+        }
+        const pipes: Array<Socket | undefined> = [];
+        let k = 0;
+        for (let i = 0; i < slots.length; i++) {
+          if (slots[i] !== 'pipe') continue;
+          pipes[i] = new Socket({
+            fd: serverEnds[k++]!,
+            readable: true,
+            writable: true,
+            allowHalfOpen: true,
+          });
+        }
+        const error = errno ? execError(file, errno) : undefined;
+        let reaped = false;
+        const exited = new Promise<ExitStatus>((done) => {
+          watchChild(pid, (st) => {
+            reaped = true;
+            done(error ? { ...st, error } : st);
+          });
+        });
+        const kill = (signal: NodeJS.Signals = 'SIGTERM') => {
+          if (reaped) return;
+          try {
+            process.kill(pid, signal);
+          } catch {
+            // Already gone: nothing to do.
+          }
+        };
+        resolve({ run: finishRun(pid, spec.argv, exited, kill), pipes });
+      });
+    });
+  } catch (cause) {
+    closeAll(serverEnds);
+    closeAll(childEnds);
+    throw new ExecError(
+      'UCSPI_ERR_EXEC_SPAWN',
+      `unable to run ${file}: ${(cause as Error).message}`,
+      true,
+      cause,
+    );
+  }
+}
+
+/** Start through child_process.spawn (fork of the whole runtime; used where the addon is not built). */
+function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
+  const [file, ...args] = spec.argv as [string, ...string[]];
   let child: ChildProcess;
   try {
     // biome-ignore lint/suspicious/noExplicitAny: spawn's stdio accepts sockets and numbers
-    child = spawn(file, args, { env: spec.env, stdio: stdio as any });
+    child = spawn(file, args, { env: spec.env, stdio: slots as any });
   } catch (cause) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to run ${file}`, true, cause);
   }
@@ -64,30 +201,29 @@ function start(spec: ProgramSpec, stdio: Array<unknown>): ChildRun {
     const finish = (status: ExitStatus) => {
       if (done) return;
       done = true;
-      if (exitChannel.hasSubscribers) exitChannel.publish({ pid: child.pid, ...status });
       resolve(status);
     };
     // A failed exec (ENOENT, EACCES) is reported as 'error' without 'exit': like a child that
     // could not exec, we report exit code 111 (the originals' child exits 111 on exec failure).
-    child.once('error', () => finish({ code: 111, signal: null, wstat: 111 * 256 }));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      finish({ code: 111, signal: null, wstat: 111 * 256, error }),
+    );
     child.once('exit', (code, signal) =>
-      finish({
-        code,
-        signal,
-        wstat: signal ? signalNumber(signal) : (code ?? 0) * 256,
-      }),
+      finish({ code, signal, wstat: signal ? signalNumber(signal) : (code ?? 0) * 256 }),
     );
   });
-  const pid = child.pid ?? -1;
-  if (spawnChannel.hasSubscribers) spawnChannel.publish({ pid, argv: spec.argv });
-  return {
-    pid,
-    child,
-    exited,
-    kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    },
+  const kill = (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
+  const pipes = slots.map((slot, i) => (slot === 'pipe' ? (child.stdio[i] as Socket) : undefined));
+  return { run: finishRun(child.pid ?? -1, spec.argv, exited, kill), pipes };
+}
+
+async function start(spec: ProgramSpec, slots: Slot[]): Promise<Started> {
+  if (spec.argv[0] === undefined) {
+    throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no program given', false);
+  }
+  return (native && startNative(spec, slots)) || startFallback(spec, slots);
 }
 
 /**
@@ -95,10 +231,12 @@ function start(spec: ProgramSpec, stdio: Array<unknown>): ChildRun {
  * copied through the server. The server's copy of the socket is closed right after the spawn, as
  * tcpserver's parent closes its descriptor after fork.
  */
-export function spawnOnSocket(socket: Socket, spec: ProgramSpec): ChildRun {
-  const run = start(spec, [socket, socket, spec.stderr ?? 'inherit']);
-  socket.destroy();
-  return run;
+export async function spawnOnSocket(socket: Socket, spec: ProgramSpec): Promise<ChildRun> {
+  try {
+    return (await start(spec, [socket, socket, spec.stderr ?? 'inherit'])).run;
+  } finally {
+    socket.destroy();
+  }
 }
 
 /** Options of {@link spawnPumped}. */
@@ -124,16 +262,14 @@ export interface PumpOptions {
  * TLSSocket, end() sends close_notify). `stream` is destroyed once both directions are done,
  * the program is reaped, or the idle timer fires.
  */
-export function spawnPumped(
+export async function spawnPumped(
   stream: Duplex,
   spec: ProgramSpec,
   options: PumpOptions = {},
-): ChildRun & { readonly done: Promise<void> } {
-  const run = start(spec, ['pipe', 'pipe', spec.stderr ?? 'inherit']);
-  const { child } = run;
-  const stdin = child.stdin;
-  const stdout = child.stdout;
-  if (!stdin || !stdout) throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no pipes', true);
+): Promise<ChildRun & { readonly done: Promise<void> }> {
+  const { run, pipes } = await start(spec, ['pipe', 'pipe', spec.stderr ?? 'inherit']);
+  const stdin = pipes[0]!;
+  const stdout = pipes[1]!;
   const done = pumpStreams(
     stream,
     stdout,
@@ -253,25 +389,40 @@ export interface UcspiTlsRun extends ChildRun {
   read: Socket;
   /** The program writes bytes to encrypt on SSLWRITEFD; the server reads them here. */
   write: Socket;
+  /**
+   * Take the connection back for the TLS handshake once the program asked for it on SSLCTLFD.
+   * The program's descriptors 0 and 1 were made blocking at spawn (programs expect that, and the
+   * flag belongs to the socket both share); this makes it non-blocking again for the server. A
+   * no-op without the native spawner.
+   */
+  reclaimSocket(): void;
 }
 
 /**
  * The UCSPI-TLS layout (sslserver -n): fd 0 and 1 are the raw socket (plaintext dialogue), fd 3 is
  * a control socketpair, fd 4 and 5 are the read and write channels for after the handshake.
- * libuv creates 'pipe' stdio entries as Unix socketpairs, so all three are bidirectional.
+ * All three are Unix socketpairs, so they are bidirectional.
  * SSLCTLFD, SSLREADFD and SSLWRITEFD are added to the program's environment. The server keeps
  * its copy of `socket` (it will run the TLS handshake on it).
  */
-export function spawnUcspiTls(socket: Socket, spec: ProgramSpec): UcspiTlsRun {
+export async function spawnUcspiTls(socket: Socket, spec: ProgramSpec): Promise<UcspiTlsRun> {
   const env = {
     ...spec.env,
     SSLCTLFD: String(UCSPI_TLS_FDS.SSLCTLFD),
     SSLREADFD: String(UCSPI_TLS_FDS.SSLREADFD),
     SSLWRITEFD: String(UCSPI_TLS_FDS.SSLWRITEFD),
   };
-  const run = start({ ...spec, env }, [socket, socket, spec.stderr ?? 'inherit', 'pipe', 'pipe', 'pipe']);
-  const control = (run.child.stdio as unknown as Socket[])[3] as Socket;
-  const read = (run.child.stdio as unknown as Socket[])[4] as Socket;
-  const write = (run.child.stdio as unknown as Socket[])[5] as Socket;
-  return Object.assign(run, { control, read, write });
+  const { run, pipes } = await start({ ...spec, env }, [
+    socket,
+    socket,
+    spec.stderr ?? 'inherit',
+    'pipe',
+    'pipe',
+    'pipe',
+  ]);
+  const reclaimSocket = () => {
+    const fd = socketFd(socket);
+    if (native && fd !== undefined) native.setBlocking(fd, false);
+  };
+  return Object.assign(run, { control: pipes[3]!, read: pipes[4]!, write: pipes[5]!, reclaimSocket });
 }

@@ -1,7 +1,14 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnOnSocket, spawnPumped, spawnUcspiTls } from '../src/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import * as nativeExec from '../src/index.js';
+
+// Every test runs twice: with the native spawner (the default on Linux) and with the
+// child_process.spawn fallback (UCSPI_EXEC_NATIVE=0, modules loaded afresh).
+process.env.UCSPI_EXEC_NATIVE = '0';
+vi.resetModules();
+const fallbackExec = (await import('../src/index.js')) as typeof nativeExec;
+delete process.env.UCSPI_EXEC_NATIVE;
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 let server: Server | undefined;
@@ -11,7 +18,7 @@ afterEach(() => {
 });
 
 /** Listen on 127.0.0.1:0 and hand each accepted socket to onSocket. */
-function listen(onSocket: (s: Socket) => void, allowHalfOpen = true): Promise<number> {
+function listen(onSocket: (s: Socket) => unknown, allowHalfOpen = true): Promise<number> {
   return new Promise((resolve) => {
     server = createServer({ allowHalfOpen, pauseOnConnect: true }, onSocket);
     server.listen(0, '127.0.0.1', () => {
@@ -38,101 +45,199 @@ function exchange(port: number, input: Buffer | string): Promise<Buffer> {
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 
-describe('spawnOnSocket', () => {
-  it('gives the program the socket as fd 0 and 1 and reports the exit status', async () => {
-    let status: Promise<{ code: number | null; wstat: number }> | undefined;
-    const port = await listen((s) => {
-      status = spawnOnSocket(s, { argv: ['sh', '-c', 'cat; echo done; exit 3'], env }).exited;
-    });
-    const out = await exchange(port, 'hello\n');
-    expect(out.toString()).toBe('hello\ndone\n');
-    expect(await status).toMatchObject({ code: 3, wstat: 768 });
-  });
-
-  it('reports a program that cannot be run as exit 111', async () => {
-    let status: Promise<{ code: number | null }> | undefined;
-    const port = await listen((s) => {
-      status = spawnOnSocket(s, { argv: ['/nonexistent/prog'], env }).exited;
-    });
-    await exchange(port, '');
-    expect((await status)?.code).toBe(111);
-  });
+it('uses the native spawner on Linux (required under CI)', () => {
+  if (process.platform !== 'linux') return;
+  if (!nativeExec.nativeSpawn && process.env.CI !== 'true') {
+    console.warn('native spawner not built: only the child_process path is tested');
+    return;
+  }
+  expect(nativeExec.nativeSpawn).toBe(true);
+  expect(fallbackExec.nativeSpawn).toBe(false);
 });
 
-describe('spawnPumped', () => {
-  it('pumps 16 MiB both ways through cat with backpressure and no hang', async () => {
-    const port = await listen((s) => {
-      spawnPumped(s, { argv: ['cat'], env });
-    });
-    const big = Buffer.alloc(16 * 1024 * 1024, 'x');
-    const out = await exchange(port, big);
-    expect(out.length).toBe(big.length);
-  }, 30_000);
-
-  it('half-close: the peer still gets output written after its EOF, banner first', async () => {
-    const port = await listen((s) => {
-      spawnPumped(s, { argv: ['sh', '-c', 'cat >/dev/null; sleep 0.2; echo later'], env }, { banner: 'B:' });
-    });
-    const out = await exchange(port, 'ignored');
-    expect(out.toString()).toBe('B:later\n');
-  });
-
-  it('idle timeout closes a silent connection', async () => {
-    let done: Promise<void> | undefined;
-    const port = await listen((s) => {
-      const r = spawnPumped(s, { argv: ['sleep', '5'], env }, { idleTimeoutMs: 200 });
-      done = r.done;
-    });
-    const t0 = Date.now();
-    await new Promise<void>((resolve) => {
-      const c = connect({ port, host: '127.0.0.1' });
-      c.on('close', () => resolve());
-      c.on('error', () => undefined);
-    });
-    expect(Date.now() - t0).toBeLessThan(3000);
-    // The program (sleep 5) is killed by the timer, so done comes well before 5 s.
-    await done;
-    expect(Date.now() - t0).toBeLessThan(3000);
-  });
-
-  it('leaks no descriptors over many connections', async () => {
-    const runs: Promise<unknown>[] = [];
-    const port = await listen((s) => {
-      const r = spawnPumped(s, { argv: ['cat'], env });
-      runs.push(r.done);
-    });
-    await exchange(port, 'warm');
-    await Promise.all(runs);
-    const before = fdCount();
-    for (let i = 0; i < 20; i++) await exchange(port, `x${i}`);
-    await Promise.all(runs);
-    expect(fdCount()).toBeLessThanOrEqual(before);
-  }, 20_000);
-});
-
-describe('spawnUcspiTls', () => {
-  it('passes the control, read and write descriptors as fd 3, 4, 5 (bidirectional)', async () => {
-    let got: Promise<string> | undefined;
-    const port = await listen((s) => {
-      const r = spawnUcspiTls(s, {
-        argv: ['sh', '-c', 'echo "$SSLCTLFD $SSLREADFD $SSLWRITEFD"; printf y >&3; head -c 2 <&3 >&5'],
-        env,
+describe.each([
+  ['native', nativeExec],
+  ['child_process', fallbackExec],
+] as const)('%s', (_mode, { spawnOnSocket, spawnPumped, spawnUcspiTls }) => {
+  describe('spawnOnSocket', () => {
+    it('gives the program the socket as fd 0 and 1 and reports the exit status', async () => {
+      let status: Promise<{ code: number | null; wstat: number }> | undefined;
+      const port = await listen((s) => {
+        status = spawnOnSocket(s, { argv: ['sh', '-c', 'cat; echo done; exit 3'], env }).then(
+          (r) => r.exited,
+        );
       });
-      got = new Promise((resolve) => {
-        r.control.once('data', (b: Buffer) => {
-          r.control.write('ok');
-          r.write.once('data', (w: Buffer) => resolve(`${b}${w}`));
+      const out = await exchange(port, 'hello\n');
+      expect(out.toString()).toBe('hello\ndone\n');
+      expect(await status).toMatchObject({ code: 3, wstat: 768 });
+    });
+
+    it('reports a program that cannot be run as exit 111', async () => {
+      let status: Promise<{ code: number | null }> | undefined;
+      const port = await listen((s) => {
+        status = spawnOnSocket(s, { argv: ['/nonexistent/prog'], env }).then((r) => r.exited);
+      });
+      await exchange(port, '');
+      expect((await status)?.code).toBe(111);
+    });
+  });
+
+  describe('the program', () => {
+    /** Run sh -c script on a connection and return what it printed. */
+    async function run(script: string, childEnv: Record<string, string> = env) {
+      let status: Promise<nativeExec.ExitStatus> | undefined;
+      const port = await listen((s) => {
+        status = spawnOnSocket(s, { argv: ['sh', '-c', script], env: childEnv }).then((r) => r.exited);
+      });
+      const out = await exchange(port, '');
+      return { out: out.toString(), status: await status! };
+    }
+
+    it('says why it could not be executed: ENOENT, EACCES (exit 111)', async () => {
+      let missing: Promise<nativeExec.ExitStatus> | undefined;
+      let denied: Promise<nativeExec.ExitStatus> | undefined;
+      const port = await listen((s) => {
+        const r = spawnOnSocket(s, { argv: [missing ? '/dev/null' : 'no-such-program-here'], env }).then(
+          (run) => run.exited,
+        );
+        if (!missing) missing = r;
+        else denied = r;
+      });
+      const t0 = Date.now();
+      await exchange(port, '');
+      await exchange(port, '');
+      await Promise.all([missing, denied]);
+      // Reaped on SIGCHLD, not by the once-a-second safety net.
+      expect(Date.now() - t0).toBeLessThan(900);
+      expect(await missing).toMatchObject({ code: 111, wstat: 28416, error: { code: 'ENOENT' } });
+      expect(await denied).toMatchObject({ code: 111, wstat: 28416, error: { code: 'EACCES' } });
+    });
+
+    it('gets only its own environment, found through its own PATH', async () => {
+      const { out } = await run('echo "$A/$PATH"; env | wc -l', { A: 'x', PATH: '/usr/bin:/bin' });
+      // sh adds PWD (and may add SHLVL and _): a handful at most, none of the server's.
+      const [first, count] = out.trim().split('\n');
+      expect(first).toBe('x//usr/bin:/bin');
+      expect(Number(count)).toBeLessThan(6);
+    });
+
+    it('starts with default signal dispositions, no blocked signals, blocking fd 0 and 1', async () => {
+      const { out } = await run(
+        'grep -E "^Sig(Ign|Blk)" /proc/$$/status; grep flags /proc/$$/fdinfo/0 /proc/$$/fdinfo/1',
+      );
+      // Node.js ignores SIGPIPE: an ignored signal would survive exec if not reset.
+      expect(out).toMatch(/^SigBlk:\s+0+$/m);
+      expect(out).toMatch(/^SigIgn:\s+0+$/m);
+      for (const m of out.matchAll(/flags:\s+(\d+)/g)) expect(Number.parseInt(m[1]!, 8) & 0o4000).toBe(0);
+    });
+
+    it('inherits none of the descriptors the server opened, only beyond 0, 1 and 2', async () => {
+      // Descriptors this process itself inherited without close-on-exec pass on to any program
+      // (as with the originals); everything the server opened is close-on-exec and must not.
+      const inherited = new Set(
+        readdirSync('/proc/self/fd')
+          .map(Number)
+          .filter((fd) => {
+            try {
+              const flags = /flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+              return flags !== undefined && (Number.parseInt(flags, 8) & 0o2000000) === 0;
+            } catch {
+              return false;
+            }
+          }),
+      );
+      const { out } = await run('ls /proc/$$/fd');
+      const extra = out
+        .trim()
+        .split(/\s+/)
+        .map(Number)
+        .filter((fd) => fd > 2 && fd !== 255 && !inherited.has(fd)); // 255: a shell's own copy
+      expect(extra).toEqual([]);
+    });
+
+    it('reports death by a signal as the signal number in wstat', async () => {
+      const { status } = await run('kill -TERM $$');
+      expect(status).toMatchObject({ code: null, signal: 'SIGTERM', wstat: 15 });
+    });
+  });
+
+  describe('spawnPumped', () => {
+    it('pumps 16 MiB both ways through cat with backpressure and no hang', async () => {
+      const port = await listen((s) => {
+        spawnPumped(s, { argv: ['cat'], env });
+      });
+      const big = Buffer.alloc(16 * 1024 * 1024, 'x');
+      const out = await exchange(port, big);
+      expect(out.length).toBe(big.length);
+    }, 30_000);
+
+    it('half-close: the peer still gets output written after its EOF, banner first', async () => {
+      const port = await listen((s) => {
+        spawnPumped(
+          s,
+          { argv: ['sh', '-c', 'cat >/dev/null; sleep 0.2; echo later'], env },
+          { banner: 'B:' },
+        );
+      });
+      const out = await exchange(port, 'ignored');
+      expect(out.toString()).toBe('B:later\n');
+    });
+
+    it('idle timeout closes a silent connection', async () => {
+      let done: Promise<void> | undefined;
+      const port = await listen((s) => {
+        done = spawnPumped(s, { argv: ['sleep', '5'], env }, { idleTimeoutMs: 200 }).then((r) => r.done);
+      });
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const c = connect({ port, host: '127.0.0.1' });
+        c.on('close', () => resolve());
+        c.on('error', () => undefined);
+      });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      // The program (sleep 5) is killed by the timer, so done comes well before 5 s.
+      await done;
+      expect(Date.now() - t0).toBeLessThan(3000);
+    });
+
+    it('leaks no descriptors over many connections', async () => {
+      const runs: Promise<unknown>[] = [];
+      const port = await listen((s) => {
+        runs.push(spawnPumped(s, { argv: ['cat'], env }).then((r) => r.done));
+      });
+      await exchange(port, 'warm');
+      await Promise.all(runs);
+      const before = fdCount();
+      for (let i = 0; i < 20; i++) await exchange(port, `x${i}`);
+      await Promise.all(runs);
+      expect(fdCount()).toBeLessThanOrEqual(before);
+    }, 20_000);
+  });
+
+  describe('spawnUcspiTls', () => {
+    it('passes the control, read and write descriptors as fd 3, 4, 5 (bidirectional)', async () => {
+      let got: Promise<string> | undefined;
+      const port = await listen(async (s) => {
+        const r = await spawnUcspiTls(s, {
+          argv: ['sh', '-c', 'echo "$SSLCTLFD $SSLREADFD $SSLWRITEFD"; printf y >&3; head -c 2 <&3 >&5'],
+          env,
+        });
+        got = new Promise((resolve) => {
+          r.control.once('data', (b: Buffer) => {
+            r.control.write('ok');
+            r.write.once('data', (w: Buffer) => resolve(`${b}${w}`));
+          });
+        });
+        r.exited.then(() => {
+          s.destroy();
+          r.control.destroy();
+          r.read.destroy();
+          r.write.destroy();
         });
       });
-      r.exited.then(() => {
-        s.destroy();
-        r.control.destroy();
-        r.read.destroy();
-        r.write.destroy();
-      });
+      const out = await exchange(port, '');
+      expect(out.toString()).toBe('3 4 5\n');
+      expect(await got).toBe('yok');
     });
-    const out = await exchange(port, '');
-    expect(out.toString()).toBe('3 4 5\n');
-    expect(await got).toBe('yok');
   });
 });

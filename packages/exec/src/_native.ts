@@ -1,0 +1,100 @@
+// The native spawner (native/spawn.c) and the reaping of its children. Loaded when it was built
+// (scripts/build-native.mjs, run at install and by `pnpm build`), on Linux, in the main thread;
+// UCSPI_EXEC_NATIVE=0 turns it off. Without it, spawn.ts falls back to child_process.spawn.
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+
+/** The addon's functions (see native/spawn.c). */
+export interface NativeBinding {
+  /** Returns [pid, execErrno]; pid -1 when clone failed (errno in the second slot). */
+  /** Calls back with (pid, execErrno); pid -1 when clone failed (errno then says why). */
+  spawn(
+    candidates: string[],
+    argv: string[],
+    envp: string[],
+    fds: number[],
+    callback: (pid: number, errno: number) => void,
+  ): void;
+  /** [pid, rawWaitStatus, ...] of every exited child spawned here. */
+  reap(): number[];
+  socketpair(): [number, number];
+  close(fd: number): number;
+  setBlocking(fd: number, blocking: boolean): number;
+  pending(): number;
+}
+
+/** Child descriptor slot values understood by the addon besides a parent descriptor. */
+export const FD_INHERIT = -1;
+export const FD_DEVNULL = -2;
+
+function load(): NativeBinding | undefined {
+  if (process.platform !== 'linux' || !isMainThread || process.env.UCSPI_EXEC_NATIVE === '0')
+    return undefined;
+  try {
+    return createRequire(import.meta.url)('../build/ucspi_exec.node') as NativeBinding;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The addon, or undefined when it is not built or not usable here. */
+export const native: NativeBinding | undefined = load();
+
+/** A raw wait status decoded. */
+export interface RawStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  wstat: number;
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]),
+);
+
+/** Decode a wait status as WIFEXITED/WEXITSTATUS/WTERMSIG do. */
+export function decodeWaitStatus(st: number): RawStatus {
+  const sig = st & 0x7f;
+  if (sig === 0) return { code: (st >> 8) & 0xff, signal: null, wstat: st };
+  return { code: null, signal: signalNames.get(sig) ?? null, wstat: st };
+}
+
+const waiting = new Map<number, (status: RawStatus) => void>();
+let listening = false;
+// While children run, a ref'd timer keeps the event loop alive (signal handles are unref'd) and
+// reaps once a second in case a SIGCHLD was consumed elsewhere.
+let keepAlive: NodeJS.Timeout | undefined;
+
+function reapNow(): void {
+  if (!native) return;
+  const r = native.reap();
+  for (let i = 0; i < r.length; i += 2) {
+    const pid = r[i]!;
+    const done = waiting.get(pid);
+    if (!done) continue;
+    waiting.delete(pid);
+    done(decodeWaitStatus(r[i + 1]!));
+  }
+  if (waiting.size === 0) keepAlive?.unref();
+}
+
+/**
+ * Listen for SIGCHLD. Call before each spawn: a child that fails to exec exits before spawn()
+ * returns, and a SIGCHLD that arrives with no listener installed is discarded.
+ */
+export function listenForChildren(): void {
+  if (listening) return;
+  listening = true;
+  process.on('SIGCHLD', reapNow);
+}
+
+/** Call `onExit` once `pid` (spawned by the addon) has been reaped. */
+export function watchChild(pid: number, onExit: (status: RawStatus) => void): void {
+  listenForChildren();
+  waiting.set(pid, onExit);
+  // It may have exited before it was registered: its SIGCHLD then found nobody waiting.
+  reapNow();
+  if (waiting.size === 0) return;
+  if (!keepAlive) keepAlive = setInterval(reapNow, 1000);
+  keepAlive.ref();
+}
