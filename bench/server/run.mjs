@@ -2,7 +2,7 @@
 // Debian's stunnel4 (exec = cat, and connect to a plain cat backend) and ucspi-tcp's tcpserver.
 // Metrics per server (medians of BENCH_RUNS): connections/s (BENCH_CONNS at concurrency 8), server
 // CPU per connection (utime+stime of the server and its reaped children, /proc/PID/stat), bulk MiB/s
-// through cat (BENCH_BULK_MB), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
+// through cat (BENCH_BULK_MB, C client bulk.c), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
 // of the server and its children), and small request/response latency p50/p99 (default Nagle).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,14 +65,17 @@ function pssTree(pid) {
   return total;
 }
 
+// The bulk client is C (bulk.c, OpenSSL): a Node.js client spends about 3 ms of CPU per MiB on
+// TLS both ways and would be what limits every server here.
+const bulkBin = join(dir, 'bulk');
+execFileSync('cc', ['-O2', '-o', bulkBin, join(here, 'bulk.c'), '-lssl', '-lcrypto']);
+
 function load(mode, proto, port, ...args) {
-  const out = execFileSync(
-    process.execPath,
-    [join(here, 'load.mjs'), mode, proto, String(port), ...args.map(String)],
-    {
-      timeout: 300_000,
-    },
-  );
+  const [cmd, argv] =
+    mode === 'bulk'
+      ? [bulkBin, [proto, String(port), ...args.map(String)]]
+      : [process.execPath, [join(here, 'load.mjs'), mode, proto, String(port), ...args.map(String)]];
+  const out = execFileSync(cmd, argv, { timeout: 300_000 });
   return JSON.parse(out.toString().trim().split('\n').pop());
 }
 async function idleMemory(proto, port, pid, warm = true) {
@@ -269,9 +272,10 @@ try {
     const ok = (cond) => (cond ? 'met' : 'not met');
     const section = `## sslserver and tcpserver
 
-\`node bench/server/run.mjs\` (Debian's stunnel4 and ucspi-tcp, openssl). Each server runs \`cat\` for
-every connection on 127.0.0.1, RSA-2048 certificate, TLS 1.3; \`-H -R -l 0 -c 400\` for the UCSPI
-servers, default Nagle (no -D). The load client is one separate Node.js process, the same for all.
+\`node bench/server/run.mjs\` (Debian's stunnel4 and ucspi-tcp, openssl, libssl-dev). Each server runs
+\`cat\` for every connection on 127.0.0.1, RSA-2048 certificate, TLS 1.3; \`-H -R -l 0 -c 400\` for the
+UCSPI servers, default Nagle (no -D). The load clients are separate processes, the same for all: Node.js
+for connections, idle connections and latency, C with OpenSSL (bench/server/bulk.c) for bulk data.
 stunnel connect mode forwards to ucspi-tcp's tcpserver running cat (its CPU and memory are not counted).
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} runs;

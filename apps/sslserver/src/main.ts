@@ -253,6 +253,7 @@ async function serve(
     } else {
       run.control.pause();
       run.reclaimSocket();
+      socket.setNoDelay(true);
       const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
       tlsSocket.on('error', () => undefined);
       const peer = (await handshake(tlsSocket)) ? tls.checkPeer(tlsSocket, remoteHost) : undefined;
@@ -271,7 +272,11 @@ async function serve(
           tlsSocket,
           run.write,
           run.read,
-          { idleTimeoutMs: opts.idleTimeout * 1000, onIdleTimeout: () => run.kill('SIGTERM') },
+          {
+            idleTimeoutMs: opts.idleTimeout * 1000,
+            onIdleTimeout: () => run.kill('SIGTERM'),
+            ...nagleAfterHandshake(socket),
+          },
           run.exited,
         );
         closeAll();
@@ -293,6 +298,15 @@ async function serve(
     log(`${name === 'sslserver' ? 'ended by' : 'end'} ${pid} status ${st.wstat}`);
   };
 
+  /**
+   * -d (the default) asks for Nagle's algorithm. During the TLS handshake it would hold the first
+   * response behind the handshake's trailing records (TLS 1.3 session tickets) until the client's
+   * delayed ACK, about 40 ms per connection; so TCP_NODELAY stays on until the program's first
+   * bytes have left, and Nagle is on from then on.
+   */
+  const nagleAfterHandshake = (socket: Socket) =>
+    opts.noDelay ? {} : { onFirstOutput: () => socket.setNoDelay(false) };
+
   /** The `tls PID accept` line; -V adds protocol and cipher as in the man page. */
   const logTls = (pid: number, tlsSocket: TLSSocket) => {
     if (opts.verbosity >= 3) {
@@ -303,7 +317,8 @@ async function serve(
 
   const handle = async (socket: Socket): Promise<void> => {
     socket.on('error', () => undefined);
-    if (opts.noDelay) socket.setNoDelay(true);
+    // -D: TCP_NODELAY. sslserver also sets it during the TLS handshake with -d (see nagleAfterHandshake).
+    if (opts.noDelay || (tls && !opts.ucspiTls)) socket.setNoDelay(true);
     const remoteIp = (peerAddress.get(socket) ?? socket.remoteAddress ?? '').replace(
       /^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/,
       '',
@@ -442,7 +457,11 @@ async function serve(
     const run = await spawnPumped(
       tlsSocket,
       { argv: opts.prog, env: childVars },
-      { idleTimeoutMs: opts.idleTimeout * 1000, ...(opts.banner ? { banner: opts.banner } : {}) },
+      {
+        idleTimeoutMs: opts.idleTimeout * 1000,
+        ...(opts.banner ? { banner: opts.banner } : {}),
+        ...nagleAfterHandshake(socket),
+      },
     );
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);

@@ -19,6 +19,8 @@ export interface NativeBinding {
   /** [pid, rawWaitStatus, ...] of every exited child spawned here. */
   reap(): number[];
   socketpair(): [number, number];
+  /** [readEnd, writeEnd] */
+  pipe(): [number, number];
   close(fd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
   pending(): number;

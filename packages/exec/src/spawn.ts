@@ -56,15 +56,17 @@ function signalNumber(signal: NodeJS.Signals): number {
 }
 
 /**
- * One descriptor of the program: a connection socket (given as is), a fresh bidirectional channel
- * whose other end the server keeps (`'pipe'`), the server's own descriptor of that number
- * (`'inherit'`), /dev/null (`'ignore'`), or a descriptor number of the server.
+ * One descriptor of the program: a connection socket (given as is), a fresh channel whose other
+ * end the server keeps (`'pipe'`: a bidirectional socketpair; `'in'`: a pipe the program reads;
+ * `'out'`: a pipe the program writes), the server's own descriptor of that number (`'inherit'`),
+ * /dev/null (`'ignore'`), or a descriptor number of the server.
  */
-type Slot = Socket | 'pipe' | 'inherit' | 'ignore' | number;
+type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | number;
+const isChannel = (slot: Slot) => slot === 'pipe' || slot === 'in' || slot === 'out';
 
 interface Started {
   run: ChildRun;
-  /** The server's end of each `'pipe'` slot, by child descriptor number. */
+  /** The server's end of each channel slot, by child descriptor number. */
   pipes: Array<Socket | undefined>;
 }
 
@@ -127,8 +129,12 @@ function startNative(spec: ProgramSpec, slots: Slot[]): Promise<Started> | undef
   const [file] = spec.argv as [string];
   try {
     for (let i = 0; i < slots.length; i++) {
-      if (slots[i] !== 'pipe') continue;
-      const [mine, theirs] = n.socketpair();
+      const slot = slots[i]!;
+      if (!isChannel(slot)) continue;
+      // Real pipes for the program's input and output, as sslserver's own: they move bulk data
+      // with less kernel work than socketpairs.
+      const [a, b] = slot === 'pipe' ? n.socketpair() : n.pipe();
+      const [mine, theirs] = slot === 'in' ? [b, a] : [a, b];
       serverEnds.push(mine);
       childEnds.push(theirs);
       fds[i] = theirs;
@@ -147,13 +153,17 @@ function startNative(spec: ProgramSpec, slots: Slot[]): Promise<Started> | undef
         const pipes: Array<Socket | undefined> = [];
         let k = 0;
         for (let i = 0; i < slots.length; i++) {
-          if (slots[i] !== 'pipe') continue;
+          const slot = slots[i]!;
+          if (!isChannel(slot)) continue;
           pipes[i] = new Socket({
             fd: serverEnds[k++]!,
-            readable: true,
-            writable: true,
+            readable: slot !== 'in',
+            writable: slot !== 'out',
             allowHalfOpen: true,
-          });
+            // Room for a batch of TLS records (see pumpStreams) before backpressure applies; the
+            // options reach stream.Duplex, which net's types do not say.
+            writableHighWaterMark: 256 * 1024,
+          } as ConstructorParameters<typeof Socket>[0]);
         }
         const error = errno ? execError(file, errno) : undefined;
         let reaped = false;
@@ -191,8 +201,9 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
   const [file, ...args] = spec.argv as [string, ...string[]];
   let child: ChildProcess;
   try {
+    const stdio = slots.map((slot) => (slot === 'in' || slot === 'out' ? 'pipe' : slot));
     // biome-ignore lint/suspicious/noExplicitAny: spawn's stdio accepts sockets and numbers
-    child = spawn(file, args, { env: spec.env, stdio: slots as any });
+    child = spawn(file, args, { env: spec.env, stdio: stdio as any });
   } catch (cause) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to run ${file}`, true, cause);
   }
@@ -215,7 +226,7 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
   const kill = (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
-  const pipes = slots.map((slot, i) => (slot === 'pipe' ? (child.stdio[i] as Socket) : undefined));
+  const pipes = slots.map((slot, i) => (isChannel(slot) ? (child.stdio[i] as Socket) : undefined));
   return { run: finishRun(child.pid ?? -1, spec.argv, exited, kill), pipes };
 }
 
@@ -253,6 +264,13 @@ export interface PumpOptions {
    * defaults it to killing the program with SIGTERM (sslserver -w gives up on the program too).
    */
   onIdleTimeout?: () => void;
+  /**
+   * Called once the program's first bytes have been handed to the connection's socket. sslserver
+   * keeps TCP_NODELAY on during the TLS handshake and until this point (the handshake's trailing
+   * records, such as TLS 1.3 session tickets, and the first response then leave at once instead of
+   * waiting for a delayed ACK), and turns Nagle's algorithm on here unless -D was given.
+   */
+  onFirstOutput?: () => void;
 }
 
 /**
@@ -267,7 +285,7 @@ export async function spawnPumped(
   spec: ProgramSpec,
   options: PumpOptions = {},
 ): Promise<ChildRun & { readonly done: Promise<void> }> {
-  const { run, pipes } = await start(spec, ['pipe', 'pipe', spec.stderr ?? 'inherit']);
+  const { run, pipes } = await start(spec, ['in', 'out', spec.stderr ?? 'inherit']);
   const stdin = pipes[0]!;
   const stdout = pipes[1]!;
   const done = pumpStreams(
@@ -283,8 +301,11 @@ export async function spawnPumped(
 /**
  * Pump bytes between a connection and a pair of program pipes (`from` is what the program writes,
  * `to` what it reads). ws-style backpressure: pause the source when write() returns false,
- * resume on 'drain'. Resolves once both directions ended (or the idle timer fired) and `exited`
- * has settled; `stream` is destroyed at that point.
+ * resume on 'drain'. Each direction ends gracefully: the peer's EOF ends `to` once everything
+ * has been written to the program (then its descriptor is closed: the program reads EOF); the
+ * program's EOF ends `stream` once everything has been written to the peer (for TLS: then
+ * close_notify and FIN). Resolves once both directions have ended (or the stream failed, or the
+ * idle timer fired) and `exited` has settled; everything is destroyed at that point.
  */
 export function pumpStreams(
   stream: Duplex,
@@ -294,20 +315,24 @@ export function pumpStreams(
   exited: Promise<unknown> = Promise.resolve(),
 ): Promise<void> {
   return new Promise<void>((resolve) => {
-    let upDone = false; // peer -> program
-    let downDone = false; // program -> peer
-    let timer: NodeJS.Timeout | undefined;
+    let upDone = false; // peer -> program: `to` flushed and closed
+    let downDone = false; // program -> peer: `stream` flushed and ended
     const idle = options.idleTimeoutMs ?? 0;
-    const touch = () => {
-      if (!idle) return;
-      if (timer) timer.refresh();
-      else
-        timer = setTimeout(() => {
-          if (timeoutChannel.hasSubscribers) timeoutChannel.publish({ idleTimeoutMs: idle });
-          options.onIdleTimeout?.();
-          finishAll();
-        }, idle);
+    // -w: the time of the last byte in either direction; the timer re-arms itself for the rest
+    // of the interval instead of being refreshed on every chunk.
+    let last = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const onTimer = () => {
+      const rest = idle - (performance.now() - last);
+      if (rest > 1) {
+        timer = setTimeout(onTimer, rest);
+        return;
+      }
+      if (timeoutChannel.hasSubscribers) timeoutChannel.publish({ idleTimeoutMs: idle });
+      options.onIdleTimeout?.();
+      finishAll();
     };
+    if (idle) timer = setTimeout(onTimer, idle);
     let finished = false;
     const finishAll = () => {
       if (finished) return;
@@ -318,60 +343,93 @@ export function pumpStreams(
       to.destroy?.();
       exited.then(() => resolve());
     };
-    const check = () => {
-      if (upDone && downDone) finishAll();
-    };
-    stream.on('error', () => finishAll());
-    to.on('error', () => {
-      // The program closed its stdin (EPIPE): drop what the peer still sends.
+    const upEnded = () => {
+      if (upDone) return;
       upDone = true;
-      stream.resume();
-      check();
-    });
-    from.on('error', () => {
+      if (downDone) finishAll();
+    };
+    const downEnded = () => {
+      if (downDone) return;
       downDone = true;
-      check();
-    });
+      if (upDone) finishAll();
+    };
 
     // peer -> program
+    let toEnding = false;
+    const endTo = () => {
+      if (toEnding) return;
+      toEnding = true;
+      // A pipe cannot be shut down for writing as a socket can: close it once flushed.
+      to.end();
+    };
+    to.on('finish', () => {
+      to.destroy?.();
+      upEnded();
+    });
+    to.on('error', () => {
+      // The program closed its stdin (EPIPE): what the peer still sends is dropped.
+      toEnding = true;
+      upEnded();
+      stream.resume();
+    });
+    const resumeStream = () => stream.resume();
+    // TLS hands over at most 16 KiB at a time, several per network read: gather the records of one
+    // pass of the poll phase into one writev, so the program wakes up once per batch, not per record.
+    const w = to as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void };
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      w.uncork?.();
+    };
     stream.on('data', (chunk: Buffer) => {
-      touch();
-      if (upDone) return;
+      last = performance.now();
+      if (toEnding) return;
+      if (!corked && w.cork) {
+        corked = true;
+        w.cork();
+        setImmediate(uncork);
+      }
       if (!to.write(chunk)) {
         stream.pause();
-        to.once('drain', () => stream.resume());
+        to.once('drain', resumeStream);
       }
     });
-    stream.on('end', () => {
-      upDone = true;
-      to.end();
-      check();
-    });
+    stream.on('end', endTo);
+    // A broken connection (reset, TLS error): nothing more can come or go.
+    stream.on('error', () => finishAll());
     stream.on('close', () => {
-      // Reset or destroy: nothing more can come or go.
-      if (!upDone) to.end();
-      upDone = true;
-      downDone = true;
-      check();
+      // Closed without an error: the program still gets what was read, then EOF.
+      endTo();
+      downEnded();
     });
 
     // program -> peer
     if (options.banner !== undefined && options.banner.length > 0) stream.write(options.banner);
+    let streamEnding = false;
+    const endStream = () => {
+      if (streamEnding) return;
+      streamEnding = true;
+      // 'finish' once everything has been written and the end sent (close_notify for TLS).
+      stream.end(() => downEnded());
+    };
+    const resumeFrom = () => (from as NodeJS.ReadableStream).resume();
+    let firstOutput = options.onFirstOutput;
     from.on('data', (chunk: Buffer) => {
-      touch();
-      if (downDone) return;
-      if (!stream.write(chunk)) {
+      last = performance.now();
+      if (streamEnding) return;
+      let ok: boolean;
+      if (firstOutput) {
+        const cb = firstOutput;
+        firstOutput = undefined;
+        ok = stream.write(chunk, () => cb());
+      } else ok = stream.write(chunk);
+      if (!ok) {
         from.pause();
-        stream.once('drain', () => from.resume());
+        stream.once('drain', resumeFrom);
       }
     });
-    from.on('end', () => {
-      downDone = true;
-      // end() on a TLSSocket sends close_notify, then FIN.
-      stream.end();
-      check();
-    });
-    touch();
+    from.on('end', endStream);
+    from.on('error', endStream);
     // A socket accepted with pauseOnConnect stays paused until resumed explicitly.
     stream.resume();
     (from as NodeJS.ReadableStream).resume();

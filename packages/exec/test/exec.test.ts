@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { Duplex, PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as nativeExec from '../src/index.js';
 
@@ -171,6 +172,31 @@ describe.each([
       expect(out.length).toBe(big.length);
     }, 30_000);
 
+    it('a slow reader still gets every byte after the program has ended', async () => {
+      const port = await listen((s) => {
+        spawnPumped(s, { argv: ['cat'], env });
+      });
+      const size = 8 * 1024 * 1024;
+      const got = await new Promise<number>((resolve, reject) => {
+        const c = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+        let n = 0;
+        c.on('error', reject);
+        c.on('data', (b: Buffer) => {
+          n += b.length;
+        });
+        c.on('end', () => {
+          c.end();
+          resolve(n);
+        });
+        // Send everything, then read nothing for a while: cat has long ended (its output sits in
+        // the server's buffers) by the time the client starts reading.
+        c.end(Buffer.alloc(size, 'y'));
+        c.pause();
+        setTimeout(() => c.resume(), 1500);
+      });
+      expect(got).toBe(size);
+    });
+
     it('half-close: the peer still gets output written after its EOF, banner first', async () => {
       const port = await listen((s) => {
         spawnPumped(
@@ -239,5 +265,57 @@ describe.each([
       expect(out.toString()).toBe('3 4 5\n');
       expect(await got).toBe('yok');
     });
+  });
+});
+
+describe('pumpStreams', () => {
+  /** A connection whose writes complete slowly, as on a congested network. */
+  function slowPeer(written: Buffer[]) {
+    return new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        setTimeout(() => {
+          written.push(chunk);
+          cb();
+        }, 20);
+      },
+    });
+  }
+
+  it('writes everything to the peer before it destroys the connection', async () => {
+    const written: Buffer[] = [];
+    const stream = slowPeer(written);
+    stream.push(null); // the peer has already sent its EOF
+    const from = new PassThrough();
+    const to = new PassThrough();
+    to.resume();
+    const done = nativeExec.pumpStreams(stream, from, to);
+    from.write('a');
+    from.write('b');
+    from.end('c');
+    await done;
+    expect(Buffer.concat(written).toString()).toBe('abc');
+  });
+
+  it('writes everything to the program before it closes its input', async () => {
+    const received: Buffer[] = [];
+    const stream = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+    const to = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        setTimeout(() => {
+          received.push(chunk);
+          cb();
+        }, 20);
+      },
+    });
+    const from = new PassThrough();
+    const done = nativeExec.pumpStreams(stream, from, to);
+    from.end(); // the program has closed its output early
+    stream.push('x');
+    stream.push('y');
+    stream.push('z');
+    stream.push(null);
+    await done;
+    expect(Buffer.concat(received).toString()).toBe('xyz');
   });
 });
