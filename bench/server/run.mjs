@@ -1,8 +1,8 @@
 // sslserver and tcpserver side by side with their anchors in one run, on 127.0.0.1:
 // Debian's stunnel4 (exec = cat, and connect to a plain cat backend) and ucspi-tcp's tcpserver.
-// Metrics per server (medians of BENCH_RUNS): connections/s (BENCH_CONNS at concurrency 8), server
+// Metrics per server (medians of BENCH_RUNS): connections/s (BENCH_CONNS at concurrency 8, C client load.c), server
 // CPU per connection (utime+stime of the server and its reaped children, /proc/PID/stat), bulk MiB/s
-// through cat (BENCH_BULK_MB, C client bulk.c), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
+// through cat (BENCH_BULK_MB, load.c), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
 // of the server and its children), and small request/response latency p50/p99 (default Nagle).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,15 +65,16 @@ function pssTree(pid) {
   return total;
 }
 
-// The bulk client is C (bulk.c, OpenSSL): a Node.js client spends about 3 ms of CPU per MiB on
-// TLS both ways and would be what limits every server here.
-const bulkBin = join(dir, 'bulk');
-execFileSync('cc', ['-O2', '-o', bulkBin, join(here, 'bulk.c'), '-lssl', '-lcrypto']);
+// Connections and bulk data come from a C client (load.c, OpenSSL): a Node.js client spends about
+// 2 ms of CPU per TLS connection and 3 ms per MiB, a large share of 2 cores, which would squeeze the
+// differences between servers. Idle connections and latency use the Node.js client (load.mjs).
+const loadBin = join(dir, 'load');
+execFileSync('cc', ['-O2', '-o', loadBin, join(here, 'load.c'), '-lssl', '-lcrypto', '-lpthread']);
 
 function load(mode, proto, port, ...args) {
   const [cmd, argv] =
-    mode === 'bulk'
-      ? [bulkBin, [proto, String(port), ...args.map(String)]]
+    mode === 'bulk' || mode === 'conns'
+      ? [loadBin, [mode, proto, String(port), ...args.map(String)]]
       : [process.execPath, [join(here, 'load.mjs'), mode, proto, String(port), ...args.map(String)]];
   const out = execFileSync(cmd, argv, { timeout: 300_000 });
   return JSON.parse(out.toString().trim().split('\n').pop());
@@ -103,7 +104,9 @@ async function measure(name, proto, launch) {
     const { port, proc, extra = [] } = await launch();
     try {
       await waitPort(port);
-      load('conns', proto, port, 20, 4); // warm-up
+      // Warm-up, so that a JIT-compiled server is measured warm, as a C one always is.
+      load('conns', proto, port, 200, 8);
+      load('bulk', proto, port, 32);
       const c0 = cpuOf(proc.pid);
       const { seconds } = load('conns', proto, port, CONNS, 8);
       await sleep(300);
@@ -274,8 +277,9 @@ try {
 
 \`node bench/server/run.mjs\` (Debian's stunnel4 and ucspi-tcp, openssl, libssl-dev). Each server runs
 \`cat\` for every connection on 127.0.0.1, RSA-2048 certificate, TLS 1.3; \`-H -R -l 0 -c 400\` for the
-UCSPI servers, default Nagle (no -D). The load clients are separate processes, the same for all: Node.js
-for connections, idle connections and latency, C with OpenSSL (bench/server/bulk.c) for bulk data.
+UCSPI servers, default Nagle (no -D). The load clients are separate processes, the same for all: C
+with OpenSSL (bench/server/load.c: 8 threads opening connections; one bulk connection) and Node.js
+(bench/server/load.mjs: idle connections, latency).
 stunnel connect mode forwards to ucspi-tcp's tcpserver running cat (its CPU and memory are not counted).
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} runs;

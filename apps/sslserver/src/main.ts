@@ -11,6 +11,7 @@ import {
   tcpEnv,
 } from '@ucspi/env';
 import { type ExitStatus, pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
+import { identLookup } from '@ucspi/ident';
 import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
@@ -70,7 +71,6 @@ export async function main(
 }
 
 function unsupported(opts: ServerOptions): void {
-  if (opts.remoteInfo) throw new FatalError('-r (ident lookups, RFC 1413) is not supported; use -R', false);
   if (opts.ipOptions)
     throw new FatalError('-o (keep IP options) is not supported: Node.js has no IP_OPTIONS', false);
 }
@@ -103,6 +103,10 @@ async function serve(
 ): Promise<number> {
   const name = opts.flavour;
   unsupported(opts);
+  // The programs' base environment, copied once: reading process.env goes through the C++ layer
+  // for every variable, on every connection otherwise.
+  const baseEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) baseEnv[k] = v;
   // The TLS handler of the original drops to these before the handshake; Node.js has no chroot
   // and this server has no separate handler process, so refuse rather than run unconfined.
   if (name === 'sslserver')
@@ -228,7 +232,7 @@ async function serve(
     if (opts.banner) socket.write(opts.banner);
     const run = await spawnUcspiTls(socket, {
       argv: opts.prog,
-      env: childEnv(env, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
+      env: childEnv(baseEnv, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
     });
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
@@ -338,6 +342,10 @@ async function serve(
         () => undefined,
       );
     }
+    // -r: ask the client's ident server (RFC 1413), within -t seconds, as tcpserver does by default.
+    const remoteInfo = opts.remoteInfo
+      ? await identLookup({ remoteIp, remotePort, localIp, localPort, timeoutMs: opts.infoTimeout * 1000 })
+      : undefined;
     const conn: ConnectionInfo = {
       localIp,
       localPort,
@@ -345,6 +353,7 @@ async function serve(
       remotePort,
       ...(localHost !== undefined ? { localHost } : {}),
       ...(remoteHost !== undefined ? { remoteHost } : {}),
+      ...(remoteInfo !== undefined ? { remoteInfo } : {}),
     };
     let match: RuleMatch | undefined;
     let allowed = true;
@@ -353,6 +362,7 @@ async function serve(
         match = await rules.lookup({
           ip: remoteIp,
           ...(remoteHost !== undefined ? { host: remoteHost } : {}),
+          ...(remoteInfo !== undefined ? { info: remoteInfo } : {}),
         });
         if (match && !match.allow) allowed = false;
       } catch (err) {
@@ -367,7 +377,7 @@ async function serve(
         }
       }
     }
-    const where = `${logField(localHost)}:${localIp}:${localPort} ${logField(remoteHost)}:${remoteIp}::${remotePort}`;
+    const where = `${logField(localHost)}:${localIp}:${localPort} ${logField(remoteHost)}:${remoteIp}:${logField(remoteInfo)}:${remotePort}`;
     let limitNote = '';
     if (allowed && name === 'sslserver') {
       const fromRule = match?.env.findLast(([n]) => n === 'MAXCONIP')?.[1];
@@ -413,7 +423,7 @@ async function serve(
       await bannerWritten;
       const run = await spawnOnSocket(socket, {
         argv: opts.prog,
-        env: childEnv(env, tcpEnv(conn), rulesEnv),
+        env: childEnv(baseEnv, tcpEnv(conn), rulesEnv),
       });
       log(`pid ${run.pid} from ${remoteIp}`);
       log(`ok ${run.pid} ${where}`);
@@ -447,7 +457,7 @@ async function serve(
       return;
     }
     const childVars = childEnv(
-      env,
+      baseEnv,
       sslEnv(conn),
       // -e: the TCP* set, and PROTO becomes TCP/TCP6 (0.95b and the man page).
       opts.tcpEnv ? tcpEnv(conn) : {},

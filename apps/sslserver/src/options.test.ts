@@ -34,9 +34,11 @@ describe('parseOptions', () => {
     });
   });
 
-  it('keeps -r when given explicitly (main rejects it as unsupported)', () => {
-    expect(parseOptions('tcpserver', ['-r', 'h', '1', 'p'], {}).remoteInfo).toBe(true);
-    expect(parseOptions('tcpserver', ['h', '1', 'p'], {}).remoteInfo).toBe(false);
+  it('ident: tcpserver defaults to -r, sslserver to -R, the last of -r/-R wins', () => {
+    expect(parseOptions('tcpserver', ['h', '1', 'p'], {}).remoteInfo).toBe(true);
+    expect(parseOptions('sslserver', ['h', '1', 'p'], {}).remoteInfo).toBe(false);
+    expect(parseOptions('tcpserver', ['-r', '-R', 'h', '1', 'p'], {}).remoteInfo).toBe(false);
+    expect(parseOptions('sslserver', ['-R', '-r', 'h', '1', 'p'], {}).remoteInfo).toBe(true);
   });
 
   it('-U takes $GID and $UID', () => {

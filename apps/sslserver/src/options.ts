@@ -84,7 +84,7 @@ export function parseOptions(
     backlog: 20,
     remoteHost: true,
     paranoid: false,
-    // tcpserver's default is -r, sslserver's is -R; ident is not implemented (see README).
+    // tcpserver's default is -r, sslserver's is -R (their man pages).
     remoteInfo: flavour === 'tcpserver',
     noDelay: false,
     ipOptions: false,
@@ -100,7 +100,6 @@ export function parseOptions(
     port: '',
     prog: [],
   };
-  let explicitR = false;
   for (const { option, argument } of parsed.options) {
     switch (option) {
       case '1':
@@ -161,7 +160,6 @@ export function parseOptions(
         break;
       case 'r':
         o.remoteInfo = true;
-        explicitR = true;
         break;
       case 'R':
         o.remoteInfo = false;
@@ -226,9 +224,6 @@ export function parseOptions(
         throw new UsageError(`illegal option -- ${option}`);
     }
   }
-  // Ident (RFC 1413) is not implemented: the default silently behaves like -R (an unanswered ident
-  // query leaves TCPREMOTEINFO unset in the original too); an explicit -r fails at startup.
-  if (!explicitR) o.remoteInfo = false;
   const [host, port, ...prog] = parsed.operands;
   if (host === undefined || port === undefined || prog.length === 0) throw new UsageError('missing operands');
   o.host = host;

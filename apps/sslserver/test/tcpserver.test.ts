@@ -1,15 +1,37 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, startServer, stopAll, talk } from './_helpers.js';
+import { sleep, startServer, stopAll, talk, talkTls } from './_helpers.js';
 
 afterEach(stopAll);
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ourBin = join(pkgDir, 'dist', 'bin', 'tcpserver.js');
 const ENV_PROG = ['sh', '-c', 'env | grep -E "^(TCP|PROTO|RULEVAR)" | sort'];
+
+/**
+ * A one-line identd on 127.0.0.1:113 (port 113 needs root: undefined when it cannot listen there).
+ * `answer()` says what the user id is (`ERROR` for an error reply).
+ */
+async function startIdentd(answer: () => string): Promise<Server | undefined> {
+  const server = createServer((s) => {
+    let q = '';
+    s.on('error', () => undefined);
+    s.on('data', (b: Buffer) => {
+      q += b.toString('latin1');
+      if (!q.includes('\n')) return;
+      const a = answer();
+      s.end(a === 'ERROR' ? `${q.trim()} : ERROR : NO-USER\r\n` : `${q.trim()} : USERID : UNIX : ${a}\r\n`);
+    });
+  });
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(113, '127.0.0.1', () => resolve(server));
+  });
+}
 
 /** Log lines with pids and ports replaced, so two servers' logs compare. */
 function normalise(log: string, port: number): string[] {
@@ -20,7 +42,7 @@ function normalise(log: string, port: number): string[] {
       l
         .replace(/\b(pid|ok|deny|end) \d+/, '$1 PID')
         .replace(new RegExp(`:${port}\\b`, 'g'), ':PORT')
-        .replace(/::\d+$/, '::RPORT'),
+        .replace(/:\d+$/, ':RPORT'),
     );
 }
 
@@ -47,12 +69,6 @@ describe('our tcpserver', () => {
     const r = await run(process.execPath, [ourBin, '-H', '-R', '127.0.0.1', String(a.port), 'true']);
     expect(r.code).toBe(111);
     expect(r.stderr.toString()).toBe('tcpserver: fatal: unable to bind: address already used\n');
-  });
-
-  it('rejects -r (ident) loudly', async () => {
-    const r = await run(process.execPath, [ourBin, '-r', '127.0.0.1', '0', 'true']);
-    expect(r.code).toBe(100);
-    expect(r.stderr.toString()).toMatch(/-r .*not supported/);
   });
 
   it('-B writes the banner before the program runs; SIGTERM exits 0', async () => {
@@ -126,6 +142,75 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
       }
     } finally {
       tmp.cleanup();
+    }
+  });
+
+  it('-r (the default): the same TCPREMOTEINFO, ok lines and info@ rules as the original', async () => {
+    let who = 'alice';
+    const identd = await startIdentd(() => who);
+    if (!identd) {
+      if (process.env.CI === 'true') throw new Error('cannot listen on 127.0.0.1:113 for the test identd');
+      console.warn('skipped: cannot listen on 127.0.0.1:113 (not root)');
+      return;
+    }
+    const tmp = tempDir();
+    try {
+      const cdb = join(tmp.path, 'info.cdb');
+      writeFileSync(
+        join(tmp.path, 'info.txt'),
+        'alice@127.0.0.1:allow,RULEVAR="alice"\n:allow,RULEVAR="other"\n',
+      );
+      expect((await run('sh', ['-c', `tcprules ${cdb} ${cdb}.tmp < ${tmp.path}/info.txt`])).code).toBe(0);
+      const args = ['-1', '-v', '-H', '-l', '0', '-x', cdb, '127.0.0.1', '0', ...ENV_PROG];
+      let out = await compare(args);
+      expect(out).toMatch(/^TCPREMOTEINFO=alice$/m);
+      expect(out).toMatch(/^RULEVAR=alice$/m);
+      who = 'ERROR'; // an error reply: TCPREMOTEINFO is set, empty
+      out = await compare(args);
+      expect(out).toMatch(/^TCPREMOTEINFO=$/m);
+      expect(out).toMatch(/^RULEVAR=other$/m);
+      who = 'bob smith\t!'; // spaces and tabs are dropped
+      expect(await compare(args)).toMatch(/^TCPREMOTEINFO=bobsmith!$/m);
+      await new Promise((r) => identd.close(r)); // nobody answers: unset
+      expect(await compare(args)).not.toMatch(/^TCPREMOTEINFO/m);
+    } finally {
+      identd.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('sslserver -r sets SSLREMOTEINFO and logs it on the ok line (kept in this file: one identd on port 113)', async () => {
+    const identd = await startIdentd(() => 'carol');
+    if (!identd) {
+      if (process.env.CI === 'true') throw new Error('cannot listen on 127.0.0.1:113 for the test identd');
+      return;
+    }
+    const cache = tempDir();
+    try {
+      const ssl = await startServer(
+        process.execPath,
+        [
+          join(pkgDir, 'dist', 'bin', 'sslserver.js'),
+          '-1',
+          '-v',
+          '-H',
+          '-r',
+          '-l',
+          '0',
+          '127.0.0.1',
+          '0',
+          'sh',
+          '-c',
+          'echo "$SSLREMOTEINFO"',
+        ],
+        { ...process.env, XDG_CACHE_HOME: cache.path, CERTFILE: '', KEYFILE: '' },
+      );
+      expect((await talkTls(ssl.port)).toString()).toBe('carol\n');
+      await sleep(100);
+      expect(ssl.stderr()).toMatch(/^sslserver: ok \d+ 0:127\.0\.0\.1:\d+ :127\.0\.0\.1:carol:\d+$/m);
+    } finally {
+      identd.close();
+      cache.cleanup();
     }
   });
 
