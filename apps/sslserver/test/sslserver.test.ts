@@ -1,6 +1,6 @@
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { dirname, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
