@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { createDnsClient } from '@ucspi/dns';
 import {
@@ -119,7 +119,10 @@ async function serve(
   const rules = opts.rules !== undefined ? new RulesFile(opts.rules) : undefined;
   const dns = createDnsClient(env);
   // Host `0` means every IPv4 address, as in the originals.
-  const host = opts.host === '0' ? '0.0.0.0' : opts.host === ':0' ? '::' : opts.host;
+  let host = opts.host === '0' ? '0.0.0.0' : opts.host === ':0' ? '::' : opts.host;
+  // -I: an IPv6 link-local address is only meaningful on one interface: bind with that scope.
+  const linkLocal = isIP(host) === 6 && /^fe[89ab]/i.test(host);
+  if (opts.netInterface && linkLocal && !host.includes('%')) host = `${host}%${opts.netInterface}`;
   if (!/^\d+$/.test(opts.port))
     throw new FatalError(`unable to figure out port number for ${opts.port}`, false);
 
@@ -323,11 +326,12 @@ async function serve(
     socket.on('error', () => undefined);
     // -D: TCP_NODELAY. sslserver also sets it during the TLS handshake with -d (see nagleAfterHandshake).
     if (opts.noDelay || (tls && !opts.ucspiTls)) socket.setNoDelay(true);
-    const remoteIp = (peerAddress.get(socket) ?? socket.remoteAddress ?? '').replace(
-      /^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/,
-      '',
-    );
-    const localIp = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    const remoteIp = (peerAddress.get(socket) ?? socket.remoteAddress ?? '')
+      .replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
+      .replace(/%.*$/, '');
+    const localIp = (socket.localAddress ?? '')
+      .replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
+      .replace(/%.*$/, '');
     const remotePort = socket.remotePort ?? 0;
     // tcpserver -B writes the banner before any lookup; sslserver sends it through TLS instead.
     // The server's copy of the socket is closed at spawn: wait until the banner has been written.
@@ -354,6 +358,7 @@ async function serve(
       ...(localHost !== undefined ? { localHost } : {}),
       ...(remoteHost !== undefined ? { remoteHost } : {}),
       ...(remoteInfo !== undefined ? { remoteInfo } : {}),
+      ...(opts.netInterface && linkLocal ? { interface: opts.netInterface } : {}),
     };
     let match: RuleMatch | undefined;
     let allowed = true;

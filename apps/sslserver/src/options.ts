@@ -30,6 +30,8 @@ export interface ServerOptions {
   ucspiTls: boolean;
   keyPasswordFd3: boolean;
   clientCert: 'none' | 'mail' | 'host';
+  /** -I: the interface (scope) for an IPv6 link-local host operand; TCP6INTERFACE. */
+  netInterface?: string;
   host: string;
   port: string;
   prog: string[];
@@ -219,7 +221,9 @@ export function parseOptions(
       case '6':
         break; // address family follows the host operand
       case 'I':
-        throw new UsageError('-I is not supported');
+        if (!argument) throw new UsageError('-I needs an interface name');
+        o.netInterface = argument;
+        break;
       default:
         throw new UsageError(`illegal option -- ${option}`);
     }

@@ -2,7 +2,7 @@ import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type Running, sleep, startServer, stopAll, talkTls } from './_helpers.js';
 
@@ -78,6 +78,47 @@ describe('our sslserver through TLS', () => {
     // The session tickets TLS 1.3 sends after the handshake and the echo used to leave as two
     // segments, the second held by Nagle until the client's delayed ACK (40 ms on Linux).
     expect(Math.min(...times)).toBeLessThan(30);
+  });
+
+  it('-I binds an IPv6 link-local address on that interface (in a network namespace of its own)', async () => {
+    // A private network namespace whose loopback gets fe80::1: nothing outside the test is touched.
+    const root = process.getuid?.() === 0;
+    if (!root || !findTool('unshare') || !findTool('ip')) {
+      if (process.env.CI === 'true') throw new Error('the -I test needs root, unshare and ip under CI');
+      console.warn('skipped: -I needs root, unshare and ip');
+      return;
+    }
+    const client = `const c=require('tls').connect({host:'fe80::1%lo',port:+process.argv[1],rejectUnauthorized:false});
+      c.on('data',(d)=>process.stdout.write(d));c.on('error',(e)=>{console.log('ERR '+e.message);process.exit(1)});`;
+    const script = `set -e
+      ip link set lo up
+      ip -6 addr add fe80::1/64 dev lo nodad
+      "$NODE" "$BIN" -1 -e -H -R -I lo fe80::1 0 sh -c 'echo "$PROTO $TCP6INTERFACE $SSLLOCALIP"' > "$DIR/port" &
+      for i in 1 2 3 4 5 6 7 8 9 10; do [ -s "$DIR/port" ] && break; sleep 0.3; done
+      "$NODE" -e "$CLIENT" "$(cat "$DIR/port")"
+      kill $!`;
+    const r = await run('unshare', ['-n', 'sh', '-c', script], {
+      env: {
+        ...process.env,
+        NODE: process.execPath,
+        BIN: ourBin,
+        DIR: cacheDir.path,
+        CLIENT: client,
+        XDG_CACHE_HOME: cacheDir.path,
+        CERTFILE: '',
+      },
+    });
+    expect(r.stdout.toString()).toBe('TCP6 lo fe80::1\n');
+    // A name that is no interface: no server, djb's bind failure and exit 111.
+    const bad = await run(
+      'unshare',
+      ['-n', process.execPath, ourBin, '-H', '-R', '-I', 'nosuch0', 'fe80::1', '0', 'true'],
+      {
+        env: { ...process.env, XDG_CACHE_HOME: cacheDir.path, CERTFILE: '' },
+      },
+    );
+    expect(bad.code).toBe(111);
+    expect(bad.stderr.toString()).toMatch(/^sslserver: fatal: unable to bind: /m);
   });
 
   it('-e adds the TCP* set and PROTO=TCP; -s adds SSL_PROTOCOL', async () => {
