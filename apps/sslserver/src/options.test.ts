@@ -55,6 +55,7 @@ describe('parseOptions', () => {
     expect(() => parseOptions('tcpserver', ['-e', 'h', '1', 'p'], {})).toThrow(/illegal option -- e/);
     expect(() => parseOptions('tcpserver', ['-c'], {})).toThrow(/requires an argument/);
     expect(() => parseOptions('tcpserver', ['h', '1'], {})).toThrow(UsageError);
-    expect(() => parseOptions('sslserver', ['-I', 'eth0', 'h', '1', 'p'], {})).toThrow(/not supported/);
+    expect(() => parseOptions('tcpserver', ['-I', 'eth0', 'h', '1', 'p'], {})).toThrow(/illegal option -- I/);
+    expect(parseOptions('sslserver', ['-I', 'eth0', 'h', '1', 'p'], {}).netInterface).toBe('eth0');
   });
 });
