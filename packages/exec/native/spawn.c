@@ -288,11 +288,17 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     CHECK(napi_get_element(env, args[3], i, &v));
     CHECK(napi_get_value_int32(env, v, &a->fds[i]));
   }
-  // A source descriptor below nfds could be overwritten by an earlier dup2 in the child (a server
-  // started with fd 0 closed gets sockets numbered 0): move those out of the way first.
+  // The child gets copies made now, on this thread: the caller may close its own descriptors
+  // (a peer's reset destroys a socket) before the threadpool gets to the clone, and a number could
+  // be reused meanwhile. The copies are numbered nfds or above, so that no dup2 in the child
+  // overwrites a source it still needs (a server started with fd 0 closed gets sockets numbered 0).
   for (int i = 0; i < a->nfds; i++) {
     int src = a->fds[i];
-    if (src < 0 || src >= a->nfds || src == i) continue;
+    if (src < 0 || w->nmoved >= MAX_FDS) continue;
+    int already = 0;
+    for (int k = 0; k < w->nmoved; k++)
+      if (w->moved[k] == src) already = 1;
+    if (already) continue;
     int hi = fcntl(src, F_DUPFD_CLOEXEC, a->nfds);
     if (hi < 0) {
       char text[80];
@@ -359,20 +365,23 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// Throw an Error with code UCSPI_ERR_EXEC_SPAWN and the message "WHAT: strerror(errno)".
+static napi_value throw_errno(napi_env env, const char *what) {
+  napi_value e, code, msg;
+  char text[96];
+  snprintf(text, sizeof text, "%s: %s", what, strerror(errno));
+  napi_create_string_utf8(env, "UCSPI_ERR_EXEC_SPAWN", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &e);
+  napi_throw(env, e);
+  return NULL;
+}
+
 // socketpair() -> [a, b]: a connected AF_UNIX stream pair, both close-on-exec and blocking.
 static napi_value SocketPair(napi_env env, napi_callback_info info) {
   (void)info;
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-    napi_value e, code, msg;
-    char text[64];
-    snprintf(text, sizeof text, "socketpair: %s", strerror(errno));
-    napi_create_string_utf8(env, "UCSPI_ERR_EXEC_SPAWN", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &e);
-    napi_throw(env, e);
-    return NULL;
-  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return throw_errno(env, "socketpair");
   return int_pair(env, sv[0], sv[1]);
 }
 
@@ -381,16 +390,7 @@ static napi_value SocketPair(napi_env env, napi_callback_info info) {
 static napi_value Pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) {
-    napi_value e, code, msg;
-    char text[64];
-    snprintf(text, sizeof text, "pipe: %s", strerror(errno));
-    napi_create_string_utf8(env, "UCSPI_ERR_EXEC_SPAWN", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &e);
-    napi_throw(env, e);
-    return NULL;
-  }
+  if (pipe2(p, O_CLOEXEC) < 0) return throw_errno(env, "pipe");
   return int_pair(env, p[0], p[1]);
 }
 
