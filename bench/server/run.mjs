@@ -1,6 +1,6 @@
 // sslserver and tcpserver side by side with their anchors in one run, on 127.0.0.1:
 // Debian's stunnel4 (exec = cat, and connect to a plain cat backend) and ucspi-tcp's tcpserver.
-// Metrics per server (medians of BENCH_RUNS): connections/s (BENCH_CONNS at concurrency 8, C client load.c), server
+// Metrics per server (medians of BENCH_RUNS rounds, each running every server once in turn): connections/s (BENCH_CONNS at concurrency 8, C client load.c), server
 // CPU per connection (utime+stime of the server and its reaped children, /proc/PID/stat), bulk MiB/s
 // through cat (BENCH_BULK_MB, load.c), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
 // of the server and its children), and small request/response latency p50/p99 (default Nagle).
@@ -13,7 +13,7 @@ import { cpuOf, freePort, median, sleep, waitPort } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const CONNS = Number(process.env.BENCH_CONNS ?? 1000);
 const BULK = Number(process.env.BENCH_BULK_MB ?? 256);
 const IDLE = Number(process.env.BENCH_IDLE ?? 200);
@@ -106,33 +106,33 @@ async function idleMemory(proto, port, pid, warm = true) {
   return (loaded.children - base.children + Math.max(0, loaded.self - base.self)) / IDLE;
 }
 
-async function measure(name, proto, launch) {
-  const rows = { cps: [], cpu: [], mib: [], pss: [], p50: [], p99: [] };
-  for (let r = 0; r < RUNS; r++) {
-    const { port, proc, extra = [] } = await launch();
-    try {
-      await waitPort(port);
-      // Warm-up, so that a JIT-compiled server is measured warm, as a C one always is.
-      load('conns', proto, port, 200, 8);
-      load('bulk', proto, port, 32);
-      const c0 = cpuOf(proc.pid);
-      const { seconds } = load('conns', proto, port, CONNS, 8);
-      await sleep(300);
-      rows.cps.push(CONNS / seconds);
-      rows.cpu.push(((cpuOf(proc.pid) - c0) / CONNS) * 1000);
-      rows.mib.push(load('bulk', proto, port, BULK).mibPerSecond);
-      const lat = load('latency', proto, port, LAT);
-      rows.p50.push(lat.p50);
-      rows.p99.push(lat.p99);
-      rows.pss.push(await idleMemory(proto, port, proc.pid));
-    } catch (err) {
-      throw new Error(`${name}: ${err.message}\n${proc.errText()}`);
-    } finally {
-      await stop(proc);
-      for (const e of extra) await stop(e);
-    }
+/** One run of one server: a fresh process, warmed up, then every metric once. */
+async function measureOnce(name, proto, launch) {
+  const { port, proc, extra = [] } = await launch();
+  try {
+    await waitPort(port);
+    // Warm-up, so that a JIT-compiled server is measured warm, as a C one always is.
+    load('conns', proto, port, 200, 8);
+    load('bulk', proto, port, 32);
+    const c0 = cpuOf(proc.pid);
+    const { seconds } = load('conns', proto, port, CONNS, 8);
+    await sleep(300);
+    const cpu = ((cpuOf(proc.pid) - c0) / CONNS) * 1000;
+    const mib = load('bulk', proto, port, BULK).mibPerSecond;
+    const lat = load('latency', proto, port, LAT);
+    const pss = await idleMemory(proto, port, proc.pid);
+    return { cps: CONNS / seconds, cpu, mib, pss, p50: lat.p50, p99: lat.p99 };
+  } catch (err) {
+    throw new Error(`${name}: ${err.message}\n${proc.errText()}`);
+  } finally {
+    await stop(proc);
+    for (const e of extra) await stop(e);
   }
-  const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));
+}
+
+/** Medians per metric over the runs of one server. */
+function medians(name, runs) {
+  const m = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
   console.log(
     `${name}: ${m.cps.toFixed(0)} conn/s, ${m.cpu.toFixed(2)} ms CPU/conn, ${m.mib.toFixed(0)} MiB/s, ${m.pss.toFixed(0)} KiB/idle conn, p50 ${m.p50.toFixed(2)} ms p99 ${m.p99.toFixed(2)} ms`,
   );
@@ -263,11 +263,13 @@ process.on('SIGINT', () => {
 });
 try {
   const only = process.argv.slice(2);
-  const res = {};
-  for (const [name, [proto, launch]] of Object.entries(servers)) {
-    if (only.length && !only.includes(name)) continue;
-    res[name] = await measure(name, proto, launch);
-  }
+  // Rounds interleave the servers (one run of each per round), so that the host's drift over the
+  // minutes of a run falls on all of them alike.
+  const chosen = Object.entries(servers).filter(([name]) => !only.length || only.includes(name));
+  const runs = Object.fromEntries(chosen.map(([name]) => [name, []]));
+  for (let r = 0; r < RUNS; r++)
+    for (const [name, [proto, launch]] of chosen) runs[name].push(await measureOnce(name, proto, launch));
+  const res = Object.fromEntries(chosen.map(([name]) => [name, medians(name, runs[name])]));
   const s = res.sslserver;
   const se = res['stunnel exec'];
   const t = res.tcpserver;
@@ -290,7 +292,7 @@ with OpenSSL (bench/server/load.c: 8 threads opening connections; one bulk conne
 (bench/server/load.mjs: idle connections, latency).
 stunnel connect mode forwards to ucspi-tcp's tcpserver running cat (its CPU and memory are not counted).
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} runs;
+Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} rounds,\neach running every server once in turn;
 ${CONNS} connections at concurrency 8, ${BULK} MiB through cat, ${IDLE} idle connections, ${LAT} round trips.
 
 | server | conn/s | CPU ms/conn | MiB/s | Pss KiB per idle conn | latency p50 / p99 ms |
