@@ -3,7 +3,8 @@ import { TLSSocket } from 'node:tls';
 import { createDnsClient } from '@ucspi/dns';
 import {
   type ConnectionInfo,
-  childEnv,
+  childEnvList,
+  EnvBase,
   encodeEnvList,
   logField,
   modSslEnv,
@@ -103,10 +104,9 @@ async function serve(
 ): Promise<number> {
   const name = opts.flavour;
   unsupported(opts);
-  // The programs' base environment, copied once: reading process.env goes through the C++ layer
-  // for every variable, on every connection otherwise.
-  const baseEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) baseEnv[k] = v;
+  // The programs' base environment, prepared once: reading process.env goes through the C++ layer
+  // for every variable, and its NAME=value strings would be rebuilt on every connection otherwise.
+  const baseEnv = new EnvBase(env);
   // The TLS handler of the original drops to these before the handshake; Node.js has no chroot
   // and this server has no separate handler process, so refuse rather than run unconfined.
   if (name === 'sslserver')
@@ -235,7 +235,7 @@ async function serve(
     if (opts.banner) socket.write(opts.banner);
     const run = await spawnUcspiTls(socket, {
       argv: opts.prog,
-      env: childEnv(baseEnv, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
+      env: childEnvList(baseEnv, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
     });
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
@@ -428,7 +428,7 @@ async function serve(
       await bannerWritten;
       const run = await spawnOnSocket(socket, {
         argv: opts.prog,
-        env: childEnv(baseEnv, tcpEnv(conn), rulesEnv),
+        env: childEnvList(baseEnv, tcpEnv(conn), rulesEnv),
       });
       log(`pid ${run.pid} from ${remoteIp}`);
       log(`ok ${run.pid} ${where}`);
@@ -461,7 +461,7 @@ async function serve(
       release();
       return;
     }
-    const childVars = childEnv(
+    const childVars = childEnvList(
       baseEnv,
       sslEnv(conn),
       // -e: the TCP* set, and PROTO becomes TCP/TCP6 (0.95b and the man page).

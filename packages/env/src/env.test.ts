@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { childEnv, decodeEnvList, EnvErrorCodes, encodeEnvList, logField, sslEnv, tcpEnv } from './index.js';
+import {
+  childEnv,
+  childEnvList,
+  decodeEnvList,
+  EnvBase,
+  EnvErrorCodes,
+  encodeEnvList,
+  logField,
+  sslEnv,
+  tcpEnv,
+} from './index.js';
 
 const v4 = { localIp: '127.0.0.1', localPort: 443, remoteIp: '127.0.0.2', remotePort: 50204 };
 
@@ -73,6 +83,29 @@ describe('childEnv', () => {
         expect.objectContaining({ code: EnvErrorCodes.BAD_VARIABLE }),
       );
     }
+  });
+});
+
+describe('childEnvList', () => {
+  it('is childEnv as NAME=value strings, in the same order, from a base prepared once', () => {
+    const parent = { PATH: '/bin', TCPREMOTEHOST: 'stale', KEEP: 'x', GONE: undefined, PROTO: 'old' };
+    const base = new EnvBase(parent);
+    const deltas = [
+      tcpEnv(v4),
+      [
+        ['RELAYCLIENT', ''],
+        ['TCPLOCALPORT', '25'],
+        ['PATH', '/usr/bin'],
+      ] as Array<[string, string]>,
+    ] as const;
+    const list = childEnvList(base, ...deltas);
+    expect(list).toEqual(Object.entries(childEnv(parent, ...deltas)).map(([k, v]) => `${k}=${v}`));
+    expect(list[0]).toBe('PATH=/usr/bin'); // an overridden variable keeps its place
+    expect(list).not.toContain('TCPREMOTEHOST=stale');
+    expect(childEnvList(base)).toEqual(['PATH=/bin', 'TCPREMOTEHOST=stale', 'KEEP=x', 'PROTO=old']);
+    expect(() => childEnvList(base, [['A=B', 'x']])).toThrowError(
+      expect.objectContaining({ code: EnvErrorCodes.BAD_VARIABLE }),
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-export { checkVariable, childEnv } from './child.js';
+export { checkVariable, childEnv, childEnvList, EnvBase } from './child.js';
 export type { ConnectionInfo, EnvDelta } from './connection.js';
 export { isIPv6Connection, sslEnv, tcpEnv, unmapIPv4 } from './connection.js';
 export type { EnvErrorCode } from './errors.js';

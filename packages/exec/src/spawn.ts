@@ -42,7 +42,11 @@ export interface ChildRun {
 /** The program to run: argv[0] is looked up in PATH like execvp. */
 export interface ProgramSpec {
   argv: readonly string[];
-  env: Record<string, string>;
+  /**
+   * The program's whole environment: an object, or the `NAME=value` list execve takes (as
+   * @ucspi/env's childEnvList builds it, the cheaper form for a server).
+   */
+  env: Record<string, string> | readonly string[];
   /** Where the program's stderr goes; default: inherited from the server (as the originals). */
   stderr?: 'inherit' | 'ignore' | number;
 }
@@ -68,6 +72,32 @@ interface Started {
   run: ChildRun;
   /** The server's end of each channel slot, by child descriptor number. */
   pipes: Array<Socket | undefined>;
+}
+
+/** The `NAME=value` list of an environment given either way. */
+function envList(env: ProgramSpec['env']): readonly string[] {
+  return Array.isArray(env)
+    ? (env as readonly string[])
+    : Object.entries(env as Record<string, string>).map(([k, v]) => `${k}=${v}`);
+}
+
+/** The environment as an object (what child_process takes). */
+function envObject(env: ProgramSpec['env']): Record<string, string> {
+  if (!Array.isArray(env)) return env as Record<string, string>;
+  const out: Record<string, string> = {};
+  for (const entry of env as readonly string[]) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}
+
+/** One variable of an environment given either way. */
+function envGet(env: ProgramSpec['env'], name: string): string | undefined {
+  if (!Array.isArray(env)) return (env as Record<string, string>)[name];
+  const prefix = `${name}=`;
+  const entry = (env as readonly string[]).findLast((e) => e.startsWith(prefix));
+  return entry?.slice(prefix.length);
 }
 
 /** execvp's candidates: argv[0] itself when it has a slash, else each PATH entry (djb's default PATH). */
@@ -139,50 +169,56 @@ function startNative(spec: ProgramSpec, slots: Slot[]): Promise<Started> | undef
       childEnds.push(theirs);
       fds[i] = theirs;
     }
-    const envp = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+    const envp = envList(spec.env);
     listenForChildren();
     return new Promise<Started>((resolve, reject) => {
-      n.spawn(candidates(file, spec.env.PATH), [...spec.argv], envp, fds, (pid, errno) => {
-        closeAll(childEnds);
-        if (pid < 0) {
-          closeAll(serverEnds);
-          const err = execError(file, errno);
-          reject(new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to fork: ${err.code}`, true, err));
-          return;
-        }
-        const pipes: Array<Socket | undefined> = [];
-        let k = 0;
-        for (let i = 0; i < slots.length; i++) {
-          const slot = slots[i]!;
-          if (!isChannel(slot)) continue;
-          pipes[i] = new Socket({
-            fd: serverEnds[k++]!,
-            readable: slot !== 'in',
-            writable: slot !== 'out',
-            allowHalfOpen: true,
-            // Room for a batch of TLS records (see pumpStreams) before backpressure applies; the
-            // options reach stream.Duplex, which net's types do not say.
-            writableHighWaterMark: 256 * 1024,
-          } as ConstructorParameters<typeof Socket>[0]);
-        }
-        const error = errno ? execError(file, errno) : undefined;
-        let reaped = false;
-        const exited = new Promise<ExitStatus>((done) => {
-          watchChild(pid, (st) => {
-            reaped = true;
-            done(error ? { ...st, error } : st);
-          });
-        });
-        const kill = (signal: NodeJS.Signals = 'SIGTERM') => {
-          if (reaped) return;
-          try {
-            process.kill(pid, signal);
-          } catch {
-            // Already gone: nothing to do.
+      n.spawn(
+        candidates(file, envGet(spec.env, 'PATH')),
+        [...spec.argv],
+        envp as string[],
+        fds,
+        (pid, errno) => {
+          closeAll(childEnds);
+          if (pid < 0) {
+            closeAll(serverEnds);
+            const err = execError(file, errno);
+            reject(new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to fork: ${err.code}`, true, err));
+            return;
           }
-        };
-        resolve({ run: finishRun(pid, spec.argv, exited, kill), pipes });
-      });
+          const pipes: Array<Socket | undefined> = [];
+          let k = 0;
+          for (let i = 0; i < slots.length; i++) {
+            const slot = slots[i]!;
+            if (!isChannel(slot)) continue;
+            pipes[i] = new Socket({
+              fd: serverEnds[k++]!,
+              readable: slot !== 'in',
+              writable: slot !== 'out',
+              allowHalfOpen: true,
+              // Room for a batch of TLS records (see pumpStreams) before backpressure applies; the
+              // options reach stream.Duplex, which net's types do not say.
+              writableHighWaterMark: 256 * 1024,
+            } as ConstructorParameters<typeof Socket>[0]);
+          }
+          const error = errno ? execError(file, errno) : undefined;
+          let reaped = false;
+          const exited = new Promise<ExitStatus>((done) => {
+            watchChild(pid, (st) => {
+              reaped = true;
+              done(error ? { ...st, error } : st);
+            });
+          });
+          const kill = (signal: NodeJS.Signals = 'SIGTERM') => {
+            if (reaped) return;
+            try {
+              process.kill(pid, signal);
+            } catch {
+              // Already gone: nothing to do.
+            }
+          };
+          resolve({ run: finishRun(pid, spec.argv, exited, kill), pipes });
+        },
+      );
     });
   } catch (cause) {
     closeAll(serverEnds);
@@ -203,7 +239,7 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
   try {
     const stdio = slots.map((slot) => (slot === 'in' || slot === 'out' ? 'pipe' : slot));
     // biome-ignore lint/suspicious/noExplicitAny: spawn's stdio accepts sockets and numbers
-    child = spawn(file, args, { env: spec.env, stdio: stdio as any });
+    child = spawn(file, args, { env: envObject(spec.env), stdio: stdio as any });
   } catch (cause) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to run ${file}`, true, cause);
   }
@@ -464,12 +500,12 @@ export interface UcspiTlsRun extends ChildRun {
  * its copy of `socket` (it will run the TLS handshake on it).
  */
 export async function spawnUcspiTls(socket: Socket, spec: ProgramSpec): Promise<UcspiTlsRun> {
-  const env = {
-    ...spec.env,
+  const fdVars = {
     SSLCTLFD: String(UCSPI_TLS_FDS.SSLCTLFD),
     SSLREADFD: String(UCSPI_TLS_FDS.SSLREADFD),
     SSLWRITEFD: String(UCSPI_TLS_FDS.SSLWRITEFD),
   };
+  const env = { ...envObject(spec.env), ...fdVars };
   const { run, pipes } = await start({ ...spec, env }, [
     socket,
     socket,
