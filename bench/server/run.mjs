@@ -18,7 +18,6 @@ const CONNS = Number(process.env.BENCH_CONNS ?? 1000);
 const BULK = Number(process.env.BENCH_BULK_MB ?? 256);
 const IDLE = Number(process.env.BENCH_IDLE ?? 200);
 const LAT = Number(process.env.BENCH_LATENCY ?? 2000);
-const _TICK = 100; // clock ticks per second for /proc stat times on Linux
 const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
 const procs = [];
 

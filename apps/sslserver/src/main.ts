@@ -10,6 +10,7 @@ import {
   modSslEnv,
   sslEnv,
   tcpEnv,
+  unmapIPv4,
 } from '@ucspi/env';
 import { type ExitStatus, pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
 import { identLookup } from '@ucspi/ident';
@@ -69,6 +70,11 @@ export async function main(
     if (opts.verbosity > 0) io.stderr.write(`${flavour}: fatal: ${e.message ?? String(err)}\n`);
     return e.temporary === false ? 100 : 111;
   }
+}
+
+/** An address as the originals print it: IPv4-mapped IPv6 unmapped, no `%scope` suffix. */
+function plainIp(address: string | undefined): string {
+  return unmapIPv4(address ?? '').replace(/%.*$/, '');
 }
 
 function unsupported(opts: ServerOptions): void {
@@ -166,12 +172,15 @@ async function serve(
   // -c: a connection beyond the limit is accepted but held, unread, until a slot frees; its
   // program starts only then (the original leaves it in the kernel's backlog, which Node.js cannot).
   const waiting: Socket[] = [];
-  const status = () =>
+  // Twice per connection: the line is only built when -v asks for it.
+  const status = () => {
+    if (opts.verbosity < 2) return;
     log(
       name === 'sslserver'
         ? `status ${children}/${opts.limit}/${globalMaxconip}`
         : `status: ${children}/${opts.limit}`,
     );
+  };
   status();
 
   const release = () => {
@@ -326,12 +335,8 @@ async function serve(
     socket.on('error', () => undefined);
     // -D: TCP_NODELAY. sslserver also sets it during the TLS handshake with -d (see nagleAfterHandshake).
     if (opts.noDelay || (tls && !opts.ucspiTls)) socket.setNoDelay(true);
-    const remoteIp = (peerAddress.get(socket) ?? socket.remoteAddress ?? '')
-      .replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
-      .replace(/%.*$/, '');
-    const localIp = (socket.localAddress ?? '')
-      .replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
-      .replace(/%.*$/, '');
+    const remoteIp = plainIp(peerAddress.get(socket) ?? socket.remoteAddress);
+    const localIp = plainIp(socket.localAddress);
     const remotePort = socket.remotePort ?? 0;
     // tcpserver -B writes the banner before any lookup; sslserver sends it through TLS instead.
     // The server's copy of the socket is closed at spawn: wait until the banner has been written.

@@ -70,13 +70,9 @@ static int child_main(void *p) {
       }
       continue;
     }
-    if (src == i) {
-      // Already in place: dup2 would keep close-on-exec, so clear it by hand.
-      int fl = fcntl(i, F_GETFD);
-      if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail;
-    } else if (dup2(src, i) < 0) {
-      goto fail;
-    }
+    // Every source is a copy numbered nfds or above (see Spawn), so dup2 never meets itself and
+    // always gives a descriptor without close-on-exec.
+    if (dup2(src, i) < 0) goto fail;
   }
   // Programs expect blocking standard descriptors (libuv's spawn does the same; the flag belongs to
   // the shared open file, and the server no longer reads a socket it handed over).
@@ -292,13 +288,10 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   // (a peer's reset destroys a socket) before the threadpool gets to the clone, and a number could
   // be reused meanwhile. The copies are numbered nfds or above, so that no dup2 in the child
   // overwrites a source it still needs (a server started with fd 0 closed gets sockets numbered 0).
+  int copied[MAX_FDS] = {0};
   for (int i = 0; i < a->nfds; i++) {
     int src = a->fds[i];
-    if (src < 0 || w->nmoved >= MAX_FDS) continue;
-    int already = 0;
-    for (int k = 0; k < w->nmoved; k++)
-      if (w->moved[k] == src) already = 1;
-    if (already) continue;
+    if (src < 0 || copied[i]) continue;
     int hi = fcntl(src, F_DUPFD_CLOEXEC, a->nfds);
     if (hi < 0) {
       char text[80];
@@ -308,7 +301,10 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     }
     w->moved[w->nmoved++] = hi;
     for (int j = i; j < a->nfds; j++)
-      if (a->fds[j] == src) a->fds[j] = hi;
+      if (a->fds[j] == src && !copied[j]) {
+        a->fds[j] = hi;
+        copied[j] = 1;
+      }
   }
   CHECK(napi_create_reference(env, args[4], 1, &w->callback));
   CHECK(napi_create_string_utf8(env, "ucspi:exec:spawn", NAPI_AUTO_LENGTH, &name));
@@ -423,14 +419,6 @@ static napi_value SetBlocking(napi_env env, napi_callback_info info) {
   return r;
 }
 
-// pending() -> how many spawned children are not reaped yet
-static napi_value Pending(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value r;
-  napi_create_uint32(env, (uint32_t)ntracked, &r);
-  return r;
-}
-
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -439,7 +427,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setBlocking", NULL, SetBlocking, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"pending", NULL, Pending, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -7,7 +7,6 @@ import { isMainThread } from 'node:worker_threads';
 
 /** The addon's functions (see native/spawn.c). */
 export interface NativeBinding {
-  /** Returns [pid, execErrno]; pid -1 when clone failed (errno in the second slot). */
   /** Calls back with (pid, execErrno); pid -1 when clone failed (errno then says why). */
   spawn(
     candidates: string[],
@@ -23,7 +22,6 @@ export interface NativeBinding {
   pipe(): [number, number];
   close(fd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
-  pending(): number;
 }
 
 /** Child descriptor slot values understood by the addon besides a parent descriptor. */
