@@ -12,11 +12,21 @@ import {
   tcpEnv,
   unmapIPv4,
 } from '@ucspi/env';
-import { type ExitStatus, pumpStreams, spawnOnSocket, spawnPumped, spawnUcspiTls } from '@ucspi/exec';
+import {
+  type ExitStatus,
+  killIpOptions,
+  nativeSpawn,
+  pumpStreams,
+  spawnHandOver,
+  spawnOnSocket,
+  spawnPumped,
+  spawnUcspiTls,
+} from '@ucspi/exec';
 import { identLookup } from '@ucspi/ident';
 import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
+import { HandlerStartError, type SecureResult, startTlsHandler, type TlsHandler } from './privsep.js';
 
 /** Where main() writes: stdout for -1, stderr for logs. */
 export interface ServerIo {
@@ -77,16 +87,19 @@ function plainIp(address: string | undefined): string {
   return unmapIPv4(address ?? '').replace(/%.*$/, '');
 }
 
-function unsupported(opts: ServerOptions): void {
-  if (opts.ipOptions)
-    throw new FatalError('-o (keep IP options) is not supported: Node.js has no IP_OPTIONS', false);
+/** What loadTls read, kept for the privilege-separated handler (which loads it again). */
+interface LoadedTls {
+  tls: ServerTls;
+  /** The environment the certificates were loaded from (the development certificate filled in). */
+  tlsEnv: Record<string, string | undefined>;
+  keyPassword?: Buffer;
 }
 
 async function loadTls(
   opts: ServerOptions,
   env: Record<string, string | undefined>,
   io: ServerIo,
-): Promise<ServerTls> {
+): Promise<LoadedTls> {
   const keyPassword = opts.keyPasswordFd3 ? await readKeyPasswordFromFd(3) : undefined;
   let tlsEnv = env;
   if (!env.CERTFILE && !env.CERTCHAINFILE) {
@@ -100,7 +113,37 @@ async function loadTls(
     ...(keyPassword !== undefined ? { keyPassword } : {}),
   });
   if (opts.verbosity >= 2) for (const line of tls.describe()) io.stderr.write(`${opts.flavour}: ${line}\n`);
-  return tls;
+  return { tls, tlsEnv, ...(keyPassword !== undefined ? { keyPassword } : {}) };
+}
+
+/**
+ * SSL_CHROOT, SSL_UID and SSL_GID: where the original's per-connection TLS handler confines
+ * itself. Like the original, SSL_UID and SSL_GID fall back to -u and -g, and SSL_USER and
+ * SSL_GROUP are only documentation (the original reads neither). Undefined when none is set.
+ */
+function jailSettings(
+  opts: ServerOptions,
+  env: Record<string, string | undefined>,
+): { root?: string; uid?: number; gid?: number } | undefined {
+  if (opts.flavour !== 'sslserver' || !(env.SSL_CHROOT || env.SSL_UID || env.SSL_GID)) return undefined;
+  const id = (name: 'SSL_UID' | 'SSL_GID', fallback: number | undefined) => {
+    const v = env[name];
+    if (!v) return fallback;
+    if (!/^\d+$/.test(v)) throw new FatalError(`${name} must be a numeric id, not ${v}`, false);
+    return Number(v);
+  };
+  const uid = id('SSL_UID', opts.uid);
+  const gid = id('SSL_GID', opts.gid);
+  if (!nativeSpawn)
+    throw new FatalError(
+      'SSL_CHROOT, SSL_UID and SSL_GID need the native spawner of @ucspi/exec (Linux, built at install)',
+      false,
+    );
+  return {
+    ...(env.SSL_CHROOT ? { root: env.SSL_CHROOT } : {}),
+    ...(uid !== undefined ? { uid } : {}),
+    ...(gid !== undefined ? { gid } : {}),
+  };
 }
 
 async function serve(
@@ -109,19 +152,15 @@ async function serve(
   io: ServerIo,
 ): Promise<number> {
   const name = opts.flavour;
-  unsupported(opts);
   // The programs' base environment, prepared once: reading process.env goes through the C++ layer
   // for every variable, and its NAME=value strings would be rebuilt on every connection otherwise.
   const baseEnv = new EnvBase(env);
-  // The TLS handler of the original drops to these before the handshake; Node.js has no chroot
-  // and this server has no separate handler process, so refuse rather than run unconfined.
-  if (name === 'sslserver')
-    for (const v of ['SSL_CHROOT', 'SSL_USER', 'SSL_GROUP', 'SSL_UID', 'SSL_GID'])
-      if (env[v]) throw new FatalError(`${v} is not supported yet`, false);
+  const jailed = jailSettings(opts, env);
   const log = (line: string) => {
     if (opts.verbosity >= 2) io.stderr.write(`${name}: ${line}\n`);
   };
-  const tls = name === 'sslserver' ? await loadTls(opts, env, io) : undefined;
+  const loaded = name === 'sslserver' ? await loadTls(opts, env, io) : undefined;
+  const tls = loaded?.tls;
   const rules = opts.rules !== undefined ? new RulesFile(opts.rules) : undefined;
   const dns = createDnsClient(env);
   // Host `0` means every IPv4 address, as in the originals.
@@ -144,6 +183,32 @@ async function serve(
   }).catch((err: NodeJS.ErrnoException) => {
     throw new FatalError(`unable to bind: ${errorStr(err)}`, true);
   });
+  // SSL_CHROOT/SSL_UID/SSL_GID: the TLS side runs in a handler process that confines itself; it is
+  // forked now, while this process still has the privileges it needs to read the key and chroot.
+  let handler: TlsHandler | undefined;
+  if (jailed && loaded) {
+    const tlsEnv: Record<string, string> = {};
+    for (const [k, v] of Object.entries(loaded.tlsEnv)) if (v !== undefined) tlsEnv[k] = v;
+    try {
+      handler = await startTlsHandler(
+        {
+          tlsEnv,
+          clientCert: opts.clientCert,
+          ...(loaded.keyPassword !== undefined ? { keyPassword: loaded.keyPassword.toString('base64') } : {}),
+          ...jailed,
+          handshakeTimeoutMs: opts.handshakeTimeout * 1000,
+          idleTimeoutMs: opts.idleTimeout * 1000,
+          ...(opts.banner ? { banner: opts.banner } : {}),
+          nagle: !opts.noDelay,
+        },
+        env,
+      );
+    } catch (err) {
+      server.close();
+      if (err instanceof HandlerStartError) throw new FatalError(err.message, err.temporary);
+      throw err;
+    }
+  }
   try {
     if (opts.gid !== undefined) {
       if (!process.setgid) throw new Error('setgid is not available on this platform');
@@ -242,10 +307,14 @@ async function serve(
     if (!tls) return;
     // -B in -n mode goes out on the plain socket, before the program runs.
     if (opts.banner) socket.write(opts.banner);
-    const run = await spawnUcspiTls(socket, {
-      argv: opts.prog,
-      env: childEnvList(baseEnv, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
-    });
+    const run = await spawnUcspiTls(
+      socket,
+      {
+        argv: opts.prog,
+        env: childEnvList(baseEnv, sslEnv(conn), opts.tcpEnv ? tcpEnv(conn) : {}, rulesEnv),
+      },
+      { handOver: handler !== undefined },
+    );
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
     run.control.on('error', () => undefined);
@@ -266,6 +335,28 @@ async function serve(
     if (request !== 'y' && request !== 'Y') {
       // No TLS requested: the program keeps the plain socket; only our copy is closed.
       closeAll();
+    } else if (handler) {
+      run.control.pause();
+      run.reclaimSocket();
+      socket.setNoDelay(true);
+      const { id, secure } = handler.accept(socket, {
+        ...(remoteHost !== undefined ? { remoteHost } : {}),
+        modSsl: request === 'Y',
+        banner: false,
+      });
+      const r = await secure;
+      if (!r.ok) {
+        tlsFailed(r, `(111) unable to accept TLS for pid: ${run.pid}`);
+        handler.abort(id);
+        closeAll();
+        run.kill('SIGTERM');
+      } else {
+        logTls(run.pid, r.protocol, r.cipher);
+        if (request === 'Y') run.control.write(encodeEnvList(r.env ?? {}));
+        const { idle } = await handler.pump(id, run.read, run.write);
+        if (idle) run.kill('SIGTERM');
+        closeAll();
+      }
     } else {
       run.control.pause();
       run.reclaimSocket();
@@ -282,7 +373,7 @@ async function serve(
         closeAll();
         run.kill('SIGTERM');
       } else {
-        logTls(run.pid, tlsSocket);
+        logTlsSocket(run.pid, tlsSocket);
         if (request === 'Y') run.control.write(encodeEnvList(modSslEnv(tlsSocket)));
         await pumpStreams(
           tlsSocket,
@@ -324,15 +415,24 @@ async function serve(
     opts.noDelay ? {} : { onFirstOutput: () => socket.setNoDelay(false) };
 
   /** The `tls PID accept` line; -V adds protocol and cipher as in the man page. */
-  const logTls = (pid: number, tlsSocket: TLSSocket) => {
-    if (opts.verbosity >= 3) {
-      const c = tlsSocket.getCipher();
-      log(`tls ${pid} accept ${tlsSocket.getProtocol() ?? ''}:${c.standardName ?? c.name}`);
-    } else log(`tls ${pid} accept`);
+  const logTls = (pid: number, protocol: string | undefined, cipher: string | undefined) => {
+    if (opts.verbosity >= 3) log(`tls ${pid} accept ${protocol ?? ''}:${cipher ?? ''}`);
+    else log(`tls ${pid} accept`);
+  };
+  const logTlsSocket = (pid: number, tlsSocket: TLSSocket) => {
+    if (opts.verbosity < 3) return logTls(pid, undefined, undefined);
+    const c = tlsSocket.getCipher();
+    logTls(pid, tlsSocket.getProtocol() ?? '', c.standardName ?? c.name);
+  };
+  /** A failed handshake or a refused client certificate, reported by the TLS handler. */
+  const tlsFailed = (r: SecureResult, handshakeError: string) => {
+    if (opts.verbosity > 0) io.stderr.write(`${name}: error: ${r.reason ?? handshakeError}\n`);
   };
 
   const handle = async (socket: Socket): Promise<void> => {
     socket.on('error', () => undefined);
+    // -O (the default): replies ignore a source route the client's SYN carried; -o keeps it.
+    if (!opts.ipOptions) killIpOptions(socket);
     // -D: TCP_NODELAY. sslserver also sets it during the TLS handshake with -d (see nagleAfterHandshake).
     if (opts.noDelay || (tls && !opts.ucspiTls)) socket.setNoDelay(true);
     const remoteIp = plainIp(peerAddress.get(socket) ?? socket.remoteAddress);
@@ -446,6 +546,11 @@ async function serve(
       release();
       return;
     }
+    if (handler) {
+      await serveThroughHandler(handler, socket, conn, where, remoteIp, remoteHost, rulesEnv);
+      release();
+      return;
+    }
     // sslserver: the TLS handshake only after the rules allowed the connection.
     const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
     tlsSocket.on('error', () => undefined);
@@ -485,12 +590,59 @@ async function serve(
     );
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
-    logTls(run.pid, tlsSocket);
+    logTlsSocket(run.pid, tlsSocket);
     run.done.then(() => run.kill('SIGTERM'));
     const st = await run.exited;
     await run.done;
     logEnd(run.pid, st);
     release();
+  };
+
+  /**
+   * Normal mode with SSL_CHROOT/SSL_UID/SSL_GID: the handshake and the pump run in the confined
+   * handler; the program's fd 0 and fd 1 are Unix socketpairs whose other ends are sent to it.
+   */
+  const serveThroughHandler = async (
+    h: TlsHandler,
+    socket: Socket,
+    conn: ConnectionInfo,
+    where: string,
+    remoteIp: string,
+    remoteHost: string | undefined,
+    rulesEnv: Array<[string, string]>,
+  ): Promise<void> => {
+    const { id, secure } = h.accept(socket, {
+      ...(remoteHost !== undefined ? { remoteHost } : {}),
+      modSsl: opts.modSsl,
+      banner: true,
+    });
+    const r = await secure;
+    if (!r.ok) {
+      tlsFailed(r, `(111) unable to accept TLS from ${remoteIp}`);
+      return;
+    }
+    const childVars = childEnvList(
+      baseEnv,
+      sslEnv(conn),
+      opts.tcpEnv ? tcpEnv(conn) : {},
+      r.env ?? {},
+      rulesEnv,
+    );
+    let run: Awaited<ReturnType<typeof spawnHandOver>>;
+    try {
+      run = await spawnHandOver({ argv: opts.prog, env: childVars });
+    } catch (err) {
+      h.abort(id);
+      throw err;
+    }
+    log(`pid ${run.pid} from ${remoteIp}`);
+    log(`ok ${run.pid} ${where}`);
+    logTls(run.pid, r.protocol, r.cipher);
+    const done = h.pump(id, run.input, run.output);
+    done.then(() => run.kill('SIGTERM'));
+    const st = await run.exited;
+    await done;
+    logEnd(run.pid, st);
   };
 
   server.on('connection', (socket: Socket) => {
@@ -500,8 +652,12 @@ async function serve(
     else start(socket);
   });
 
-  await (io.stopSignal ?? new Promise<void>(() => undefined));
+  const stopped = (io.stopSignal ?? new Promise<void>(() => undefined)).then(() => undefined);
+  const why = await Promise.race([stopped, handler?.died ?? stopped]);
   server.close();
   for (const s of waiting) s.destroy();
+  handler?.close();
+  // Without its TLS handler the server cannot serve: exit for the supervisor to restart it.
+  if (why !== undefined) throw new FatalError(why, true);
   return 0;
 }

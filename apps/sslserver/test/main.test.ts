@@ -210,23 +210,38 @@ describe('tcpserver main() with the real libraries', () => {
     expect(zombies).toEqual([]);
   });
 
-  it('sslserver refuses SSL_CHROOT and SSL_USER loudly (exit 100)', async () => {
-    const stderr = new PassThrough();
-    let log = '';
-    stderr.on('data', (b: Buffer) => {
-      log += b.toString();
+  it('sslserver: a bad SSL_UID is a usage error (exit 100); a chroot that fails is fatal (exit 111)', async () => {
+    const attempt = async (env: Record<string, string>) => {
+      const stderr = new PassThrough();
+      let log = '';
+      stderr.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      const stdout = new PassThrough();
+      let out = '';
+      stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
+      const code = await main(
+        'sslserver',
+        ['-1', '127.0.0.1', '0', 'true'],
+        { XDG_CACHE_HOME: join(dir.path, 'cache'), ...env },
+        { stdout, stderr },
+      );
+      return { code, log: log.replace(/^sslserver: warning: using a self-signed.*\n/m, ''), out };
+    };
+    expect(await attempt({ SSL_UID: 'nobody' })).toEqual({
+      code: 100,
+      log: 'sslserver: fatal: SSL_UID must be a numeric id, not nobody\n',
+      out: '',
     });
-    const code = await main(
-      'sslserver',
-      ['127.0.0.1', '0', 'true'],
-      { SSL_CHROOT: '/var/empty' },
-      {
-        stdout: new PassThrough(),
-        stderr,
-      },
-    );
-    expect(code).toBe(100);
-    expect(log).toBe('sslserver: fatal: SSL_CHROOT is not supported yet\n');
+    const missing = join(dir.path, 'no-such-jail');
+    // The handler fails before the server says it is listening: no port line, nothing half-started.
+    expect(await attempt({ SSL_CHROOT: missing })).toEqual({
+      code: 111,
+      log: `sslserver: fatal: unable to chroot to ${missing}: ENOENT\n`,
+      out: '',
+    });
   });
 
   it('bind failure: djb wording, exit 111', async () => {

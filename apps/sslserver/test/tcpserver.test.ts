@@ -125,6 +125,63 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
     return outOurs;
   }
 
+  it("-O (the default) drops the IP options of the client's SYN as the man page says; -o keeps them", async () => {
+    // Perl (perl-base, always on Debian) sets a Record Route option on the client's socket; the
+    // program reads IP_OPTIONS of its fd 0, the accepted socket: the options echoed back, or none.
+    const tmp = tempDir();
+    try {
+      const client = join(tmp.path, 'client.pl');
+      const prog = join(tmp.path, 'prog.pl');
+      writeFileSync(
+        client,
+        `use Socket qw(:all);
+socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+setsockopt($s, IPPROTO_IP, IP_OPTIONS, pack('C8', 7, 7, 4, 0, 0, 0, 0, 1)) or die "setsockopt: $!";
+connect($s, pack_sockaddr_in($ARGV[0], inet_aton('127.0.0.1'))) or die "connect: $!";
+print while <$s>;
+`,
+      );
+      writeFileSync(
+        prog,
+        `use Socket qw(:all);
+open(my $s, '+<&=', 0) or die;
+my $o = getsockopt($s, IPPROTO_IP, IP_OPTIONS);
+print "options=", (defined $o ? length($o) : "error $!"), "\n";
+`,
+      );
+      const seen: Record<string, string[]> = {};
+      for (const flag of ['-O', '-o']) {
+        for (const [who, cmd, pre] of [
+          ['ours', process.execPath, [ourBin]],
+          ['theirs', debian(), []],
+        ] as const) {
+          const s = await startServer(cmd, [
+            ...pre,
+            '-1',
+            '-q',
+            '-H',
+            '-R',
+            flag,
+            '127.0.0.1',
+            '0',
+            'perl',
+            prog,
+          ]);
+          const r = await run('perl', [client, String(s.port)], { timeoutMs: 10_000 });
+          await s.stop();
+          (seen[who] ??= []).push(r.stdout.toString().trim());
+        }
+      }
+      // -o: the options stay, in both. -O: ours drops them, as the man page says; ucspi-tcp's
+      // socket_ipoptionskill passes option number 1, which is IP_OPTIONS on BSD but IP_TOS on
+      // Linux, so Debian's tcpserver keeps them (strace shows setsockopt(0, SOL_IP, IP_TOS, NULL, 0)).
+      expect(seen.theirs?.[1]).toBe('options=8');
+      expect(seen.ours).toEqual(['options=0', 'options=8']);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it('sets the same environment and logs the same lines (-v -H -R -l)', async () => {
     const out = await compare(['-1', '-v', '-H', '-R', '-l', 'localhost', '127.0.0.1', '0', ...ENV_PROG]);
     expect(out).toMatch(/^PROTO=TCP$/m);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -419,6 +420,35 @@ static napi_value SetBlocking(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// chroot(path) -> errno (0 on success): chroot(2), then chdir("/") so that no directory outside
+// the new root stays reachable through the working directory.
+static napi_value Chroot(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, r;
+  char path[4096];
+  size_t len = 0;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_string_utf8(env, arg, path, sizeof path, &len) != napi_ok) return NULL;
+  int e = 0;
+  if (len >= sizeof path - 1) e = ENAMETOOLONG;
+  else if (chroot(path) < 0 || chdir("/") < 0) e = errno;
+  napi_create_int32(env, e, &r);
+  return r;
+}
+
+// killIpOptions(fd) -> errno (0 on success): drop the IP options (a source route) a client's SYN
+// carried, so that replies take the default route (ucspi-tcp's socket_ipoptionskill, tcpserver -O).
+static napi_value KillIpOptions(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, r;
+  int fd = -1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) return NULL;
+  int e = setsockopt(fd, IPPROTO_IP, IP_OPTIONS, NULL, 0) < 0 ? errno : 0;
+  napi_create_int32(env, e, &r);
+  return r;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -427,6 +457,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setBlocking", NULL, SetBlocking, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"chroot", NULL, Chroot, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"killIpOptions", NULL, KillIpOptions, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

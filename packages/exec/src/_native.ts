@@ -22,6 +22,10 @@ export interface NativeBinding {
   pipe(): [number, number];
   close(fd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
+  /** chroot(2) then chdir("/"); errno, 0 on success. */
+  chroot(path: string): number;
+  /** setsockopt(IP_OPTIONS, empty); errno, 0 on success. */
+  killIpOptions(fd: number): number;
 }
 
 /** Child descriptor slot values understood by the addon besides a parent descriptor. */

@@ -1,5 +1,5 @@
 /** Stable error codes of @ucspi/exec. */
-export type ExecErrorCode = 'UCSPI_ERR_EXEC_SPAWN' | 'UCSPI_ERR_EXEC_IDLE_TIMEOUT';
+export type ExecErrorCode = 'UCSPI_ERR_EXEC_SPAWN' | 'UCSPI_ERR_EXEC_IDLE_TIMEOUT' | 'UCSPI_ERR_EXEC_JAIL';
 
 /**
  * An error of @ucspi/exec. `temporary` tells an app whether to exit 111 (true) or 100 (false).

@@ -1,9 +1,12 @@
 export type { ExecErrorCode } from './errors.js';
 export { ExecError } from './errors.js';
-export type { ChildRun, ExitStatus, ProgramSpec, PumpOptions, UcspiTlsRun } from './spawn.js';
+export type { JailSpec } from './process.js';
+export { canKillIpOptions, jail, killIpOptions } from './process.js';
+export type { ChildRun, ExitStatus, HandOverRun, ProgramSpec, PumpOptions, UcspiTlsRun } from './spawn.js';
 export {
   nativeSpawn,
   pumpStreams,
+  spawnHandOver,
   spawnOnSocket,
   spawnPumped,
   spawnUcspiTls,

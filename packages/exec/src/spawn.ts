@@ -138,7 +138,11 @@ function finishRun(
  * threadpool thread so that the event loop never waits for the execve. Undefined when a slot has
  * no descriptor to pass (the caller then uses child_process).
  */
-function startNative(spec: ProgramSpec, slots: Slot[]): Promise<Started> | undefined {
+function startNative(
+  spec: ProgramSpec,
+  slots: Slot[],
+  unread: readonly number[] = [],
+): Promise<Started> | undefined {
   const n = native!;
   const fds: number[] = [];
   for (const slot of slots) {
@@ -195,6 +199,9 @@ function startNative(spec: ProgramSpec, slots: Slot[]): Promise<Started> | undef
               readable: slot !== 'in',
               writable: slot !== 'out',
               allowHalfOpen: true,
+              // A channel to be handed to another process must not be read here: what the
+              // program writes early would stay in this socket's buffer.
+              pauseOnCreate: unread.includes(i),
               // Room for a batch of TLS records (see pumpStreams) before backpressure applies; the
               // options reach stream.Duplex, which net's types do not say.
               writableHighWaterMark: 256 * 1024,
@@ -266,9 +273,20 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
   return { run: finishRun(child.pid ?? -1, spec.argv, exited, kill), pipes };
 }
 
-async function start(spec: ProgramSpec, slots: Slot[]): Promise<Started> {
+async function start(spec: ProgramSpec, slots: Slot[], unread: readonly number[] = []): Promise<Started> {
   if (spec.argv[0] === undefined) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no program given', false);
+  }
+  if (unread.length > 0) {
+    // child_process starts reading its pipes at once: only the addon can leave them unread.
+    const started = native && startNative(spec, slots, unread);
+    if (!started)
+      throw new ExecError(
+        'UCSPI_ERR_EXEC_SPAWN',
+        'handing descriptors to another process needs the native addon of @ucspi/exec',
+        false,
+      );
+    return started;
   }
   return (native && startNative(spec, slots)) || startFallback(spec, slots);
 }
@@ -472,6 +490,25 @@ export function pumpStreams(
   });
 }
 
+/** The server's ends of the program's input and output, unread, from {@link spawnHandOver}. */
+export interface HandOverRun extends ChildRun {
+  /** Write here what the program reads on fd 0 (a Unix socket; end() gives it EOF). */
+  input: Socket;
+  /** Read here what the program writes on fd 1 (a Unix socket). */
+  output: Socket;
+}
+
+/**
+ * sslserver's layout when another process pumps the bytes (its privilege-separated TLS handler):
+ * fd 0 and fd 1 are Unix socketpairs, the only channels Node.js can pass over an IPC channel
+ * (child.send), and the server's ends are returned paused, with nothing read from them, ready to
+ * be sent. Needs the native addon: child_process would start reading them at once.
+ */
+export async function spawnHandOver(spec: ProgramSpec): Promise<HandOverRun> {
+  const { run, pipes } = await start(spec, ['pipe', 'pipe', spec.stderr ?? 'inherit'], [0, 1]);
+  return Object.assign(run, { input: pipes[0]!, output: pipes[1]! });
+}
+
 /** The UCSPI-TLS (-n) descriptor numbers given to the program. */
 export const UCSPI_TLS_FDS = { SSLCTLFD: 3, SSLREADFD: 4, SSLWRITEFD: 5 } as const;
 
@@ -497,23 +534,26 @@ export interface UcspiTlsRun extends ChildRun {
  * a control socketpair, fd 4 and 5 are the read and write channels for after the handshake.
  * All three are Unix socketpairs, so they are bidirectional.
  * SSLCTLFD, SSLREADFD and SSLWRITEFD are added to the program's environment. The server keeps
- * its copy of `socket` (it will run the TLS handshake on it).
+ * its copy of `socket` (it will run the TLS handshake on it). With `handOver` (native addon only)
+ * the read and write channels are left unread, to be sent to another process (see
+ * {@link spawnHandOver}).
  */
-export async function spawnUcspiTls(socket: Socket, spec: ProgramSpec): Promise<UcspiTlsRun> {
+export async function spawnUcspiTls(
+  socket: Socket,
+  spec: ProgramSpec,
+  options: { handOver?: boolean } = {},
+): Promise<UcspiTlsRun> {
   const fdVars = {
     SSLCTLFD: String(UCSPI_TLS_FDS.SSLCTLFD),
     SSLREADFD: String(UCSPI_TLS_FDS.SSLREADFD),
     SSLWRITEFD: String(UCSPI_TLS_FDS.SSLWRITEFD),
   };
   const env = { ...envObject(spec.env), ...fdVars };
-  const { run, pipes } = await start({ ...spec, env }, [
-    socket,
-    socket,
-    spec.stderr ?? 'inherit',
-    'pipe',
-    'pipe',
-    'pipe',
-  ]);
+  const { run, pipes } = await start(
+    { ...spec, env },
+    [socket, socket, spec.stderr ?? 'inherit', 'pipe', 'pipe', 'pipe'],
+    options.handOver ? [4, 5] : [],
+  );
   const reclaimSocket = () => {
     const fd = socketFd(socket);
     if (native && fd !== undefined) native.setBlocking(fd, false);

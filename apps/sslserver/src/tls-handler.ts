@@ -1,0 +1,222 @@
+// The privilege-separated TLS handler of sslserver (SSL_CHROOT, SSL_UID, SSL_GID).
+//
+// ucspi-ssl runs the TLS side of every connection in a process of its own, which chroots to
+// $SSL_CHROOT and drops to $SSL_GID/$SSL_UID before it reads a byte from the network, while the
+// program keeps the identity of -u/-g. This server handles every connection in one process, so it
+// does the same with one long-lived handler process for all connections: the server forks it
+// before dropping its own privileges, the handler loads the certificates and key, confines itself,
+// and from then on receives each allowed connection's socket (and the program's channels) over
+// the IPC channel, runs the handshake and pumps the bytes. Accepting, rules, limits, spawning and
+// logging stay in the server.
+//
+// Protocol (JSON messages; a `+` marks a message that carries a descriptor):
+//   server -> handler: init; accept+ (the TCP socket); input+ and output+ (the program's fd 0 and
+//                      fd 1 peers, Unix sockets); abort
+//   handler -> server: ready | fatal; secure (handshake result); done (pump finished)
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { modSslEnv } from '@ucspi/env';
+import { jail, pumpStreams } from '@ucspi/exec';
+import { type ClientCertPolicy, loadServerTls, type ServerTls } from '@ucspi/tls';
+
+/** The first message: what to load, where to confine, how to pump. */
+export interface HandlerInit {
+  op: 'init';
+  /** The variables loadServerTls reads (CERTFILE, KEYFILE, CAFILE, ...). */
+  tlsEnv: Record<string, string>;
+  clientCert: ClientCertPolicy;
+  /** The key's password (-3), base64. */
+  keyPassword?: string;
+  root?: string;
+  uid?: number;
+  gid?: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** -B, sent through TLS before the program's output. */
+  banner?: string;
+  /** -d: Nagle on once the program's first bytes have left. */
+  nagle: boolean;
+}
+
+export interface AcceptMessage {
+  op: 'accept';
+  id: number;
+  remoteHost?: string;
+  /** Return the mod_ssl variables with the result (-s, or a `Y` on SSLCTLFD). */
+  modSsl: boolean;
+  /** Send the banner before the program's output (normal mode). */
+  banner: boolean;
+}
+
+export type ToHandler =
+  | HandlerInit
+  | AcceptMessage
+  | { op: 'input' | 'output'; id: number }
+  | { op: 'abort'; id: number };
+
+export type FromHandler =
+  | { op: 'ready' }
+  | { op: 'fatal'; message: string; temporary: boolean }
+  | {
+      op: 'secure';
+      id: number;
+      ok: boolean;
+      /** Why a client certificate was refused (the handshake itself succeeded). */
+      reason?: string;
+      protocol?: string;
+      cipher?: string;
+      env?: Record<string, string>;
+    }
+  | { op: 'done'; id: number; idle: boolean };
+
+interface Conn {
+  /** Whether -B goes out before the program's output. */
+  banner: boolean;
+  tls?: TLSSocket;
+  raw?: Socket;
+  input?: Socket;
+  output?: Socket;
+}
+
+function send(msg: FromHandler): void {
+  process.send?.(msg);
+}
+
+async function handler(): Promise<void> {
+  let init: HandlerInit | undefined;
+  let tls: ServerTls | undefined;
+  const conns = new Map<number, Conn>();
+
+  const startPump = (id: number, c: Conn) => {
+    if (!init || !c.tls || !c.raw || !c.input || !c.output) return;
+    const raw = c.raw;
+    let idle = false;
+    pumpStreams(c.tls, c.output, c.input, {
+      idleTimeoutMs: init.idleTimeoutMs,
+      onIdleTimeout: () => {
+        idle = true;
+      },
+      ...(c.banner && init.banner ? { banner: init.banner } : {}),
+      ...(init.nagle ? { onFirstOutput: () => raw.setNoDelay(false) } : {}),
+    }).then(() => {
+      conns.delete(id);
+      send({ op: 'done', id, idle });
+    });
+  };
+
+  const accept = (msg: AcceptMessage, socket: Socket) => {
+    if (!init || !tls) return;
+    const serverTls = tls;
+    socket.allowHalfOpen = true;
+    socket.on('error', () => undefined);
+    const tlsSocket = new TLSSocket(socket, { isServer: true, ...serverTls.serverOptions });
+    tlsSocket.on('error', () => undefined);
+    const c: Conn = { tls: tlsSocket, raw: socket, banner: msg.banner };
+    conns.set(msg.id, c);
+    let settled = false;
+    const fail = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      tlsSocket.destroy();
+      socket.destroy();
+      conns.delete(msg.id);
+      send({ op: 'secure', id: msg.id, ok: false });
+    };
+    const timer = setTimeout(fail, init.handshakeTimeoutMs);
+    tlsSocket.once('close', fail);
+    tlsSocket.once('error', fail);
+    tlsSocket.once('secure', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const peer = serverTls.checkPeer(tlsSocket, msg.remoteHost);
+      if (!peer.ok) {
+        tlsSocket.destroy();
+        conns.delete(msg.id);
+        send({ op: 'secure', id: msg.id, ok: false, reason: peer.reason ?? 'client certificate rejected' });
+        return;
+      }
+      const cipher = tlsSocket.getCipher();
+      send({
+        op: 'secure',
+        id: msg.id,
+        ok: true,
+        protocol: tlsSocket.getProtocol() ?? '',
+        cipher: cipher.standardName ?? cipher.name,
+        ...(msg.modSsl ? { env: modSslEnv(tlsSocket) } : {}),
+      });
+      startPump(msg.id, c);
+    });
+  };
+
+  const channel = (id: number, which: 'input' | 'output', socket: Socket) => {
+    const c = conns.get(id);
+    if (!c) {
+      socket.destroy();
+      return;
+    }
+    socket.allowHalfOpen = true;
+    socket.on('error', () => undefined);
+    c[which] = socket;
+    startPump(id, c);
+  };
+
+  process.on('message', (msg: ToHandler, handle?: Socket) => {
+    switch (msg.op) {
+      case 'init':
+        init = msg;
+        setup(msg).then(
+          (loaded) => {
+            tls = loaded;
+            send({ op: 'ready' });
+          },
+          (err: { message?: string; temporary?: boolean }) => {
+            send({ op: 'fatal', message: err.message ?? String(err), temporary: err.temporary !== false });
+            process.disconnect?.();
+          },
+        );
+        break;
+      case 'accept':
+        if (handle) accept(msg, handle);
+        break;
+      case 'input':
+      case 'output':
+        if (handle) channel(msg.id, msg.op, handle);
+        break;
+      case 'abort': {
+        const c = conns.get(msg.id);
+        conns.delete(msg.id);
+        c?.tls?.destroy();
+        c?.raw?.destroy();
+        c?.input?.destroy();
+        c?.output?.destroy();
+        break;
+      }
+    }
+  });
+  // The server is gone: nothing more can come; connections in progress finish on their own.
+  process.on('disconnect', () => {
+    if (conns.size === 0) process.exit(0);
+    const poll = setInterval(() => {
+      if (conns.size === 0) process.exit(0);
+    }, 200);
+    poll.unref();
+  });
+}
+
+/** Load the certificates and key with the server's privileges, then confine this process. */
+async function setup(init: HandlerInit): Promise<ServerTls> {
+  const tls = await loadServerTls(init.tlsEnv, {
+    clientCert: init.clientCert,
+    ...(init.keyPassword !== undefined ? { keyPassword: Buffer.from(init.keyPassword, 'base64') } : {}),
+  });
+  jail({
+    ...(init.root !== undefined ? { root: init.root } : {}),
+    ...(init.gid !== undefined ? { gid: init.gid } : {}),
+    ...(init.uid !== undefined ? { uid: init.uid } : {}),
+  });
+  return tls;
+}
+
+if (process.send) void handler();

@@ -1,0 +1,175 @@
+// SSL_CHROOT, SSL_UID, SSL_GID: the TLS side runs in a handler process that chroots and drops to
+// those ids, while the program keeps the identity of -u/-g. Needs root (chroot, setuid), as the
+// original does; CI runs as root and fails rather than skip.
+import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, tempDir } from '@ucspi/testkit';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type Running, sleep, startServer, stopAll, talkTls } from './_helpers.js';
+
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ourBin = join(pkgDir, 'dist', 'bin', 'sslserver.js');
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+afterEach(stopAll);
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot && process.env.CI) throw new Error('the SSL_CHROOT/SSL_UID tests need root');
+
+const NOBODY = '65534';
+
+function startJailed(args: string[], extra: Record<string, string> = {}): Promise<Running> {
+  const jail = join(tmp.path, 'jail');
+  mkdirSync(jail, { recursive: true });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_CACHE_HOME: join(tmp.path, 'cache'),
+    SSL_CHROOT: jail,
+    SSL_UID: NOBODY,
+    SSL_GID: NOBODY,
+    ...extra,
+  };
+  delete env.CERTFILE;
+  delete env.KEYFILE;
+  // -l: no DNS lookup of the local address.
+  return startServer(process.execPath, [ourBin, '-l', 'localhost', ...args], env);
+}
+
+/** The handler: the server's child running tls-handler.js. */
+function handlerOf(serverPid: number): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== serverPid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('tls-handler')) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+const ids = (pid: number, field: 'Uid' | 'Gid') =>
+  readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`))
+    ?.split(/\s+/)
+    .slice(1, 5);
+
+describe.runIf(isRoot)('sslserver with SSL_CHROOT, SSL_UID and SSL_GID', () => {
+  it('runs TLS in a chrooted handler as SSL_UID/SSL_GID; the program runs as -u/-g', async () => {
+    const s = await startJailed([
+      '-1',
+      '-V',
+      '-H',
+      '-R',
+      '-u',
+      '1',
+      '-g',
+      '1',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'echo "uid=$(id -u) gid=$(id -g) proto=$PROTO"; exec cat',
+    ]);
+    const handler = handlerOf(s.proc.pid!);
+    expect(handler).toBeDefined();
+    expect(readlinkSync(`/proc/${handler}/root`)).toBe(join(tmp.path, 'jail'));
+    expect(ids(handler!, 'Uid')).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
+    expect(ids(handler!, 'Gid')).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
+    // The server itself dropped to -u/-g after binding.
+    expect(ids(s.proc.pid!, 'Uid')?.[0]).toBe('1');
+
+    // 4 MiB through cat both ways, with the client's half-close, then the program's EOF.
+    const big = Buffer.alloc(4 << 20, 'x');
+    const out = await talkTls(s.port, big);
+    const head = 'uid=1 gid=1 proto=SSL\n';
+    expect(out.subarray(0, head.length).toString()).toBe(head);
+    expect(out.length).toBe(head.length + big.length);
+    await sleep(100);
+    expect(s.stderr()).toMatch(/^sslserver: ok \d+ localhost:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+$/m);
+    expect(s.stderr()).toMatch(/^sslserver: tls \d+ accept TLSv1\.3:TLS_/m);
+    expect(s.stderr()).toMatch(/^sslserver: ended by \d+ status 0$/m);
+    expect(await s.stop()).toBe(0);
+  });
+
+  it('-s and -B through the handler; a garbage client gets the error line and others are served', async () => {
+    const s = await startJailed([
+      '-1',
+      '-v',
+      '-s',
+      '-H',
+      '-R',
+      '-B',
+      'banner:',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'echo "$SSL_PROTOCOL"',
+    ]);
+    const garbage = await new Promise<string>((resolve) => {
+      const c = netConnect(s.port, '127.0.0.1');
+      let got = '';
+      c.on('data', (b: Buffer) => {
+        got += b.toString('latin1');
+      });
+      c.on('error', () => resolve(got));
+      c.on('close', () => resolve(got));
+      c.end('GET / HTTP/1.0\r\n\r\n');
+    });
+    expect(garbage).not.toContain('TLSv1');
+    expect((await talkTls(s.port)).toString()).toBe('banner:TLSv1.3\n');
+    await sleep(100);
+    expect(s.stderr()).toMatch(/^sslserver: error: \(111\) unable to accept TLS from 127\.0\.0\.1$/m);
+    expect(s.stderr()).toMatch(/^sslserver: status 0\/40\/0$/m);
+    expect(await s.stop()).toBe(0);
+  });
+
+  it('-n: STARTTLS through the handler, with the TLS environment list after Y', async () => {
+    const SMTP = `printf '220 test ESMTP\\r\\n'
+while IFS= read -r line; do
+  case "$line" in
+    EHLO*|HELO*) printf '250-test\\r\\n250 STARTTLS\\r\\n';;
+    STARTTLS*) printf '220 go ahead\\r\\n'; printf Y >&$SSLCTLFD; break;;
+  esac
+done
+dd bs=1 count=20 <&$SSLCTLFD 2>/dev/null >&$SSLWRITEFD; echo >&$SSLWRITEFD
+IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
+    const s = await startJailed(['-1', '-v', '-n', '-H', '-R', '127.0.0.1', '0', 'sh', '-c', SMTP]);
+    const r = await run(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${s.port}`, '-starttls', 'smtp', '-quiet'],
+      {
+        input: 'hello-tls\n',
+        timeoutMs: 10_000,
+      },
+    );
+    const out = r.stdout.toString();
+    expect(out).toContain('SSL_PROTOCOL=TLSv1.3\n');
+    expect(out).toContain('got hello-tls\n');
+    await sleep(100);
+    expect(s.stderr()).toMatch(/^sslserver: tls \d+ accept$/m);
+    expect(await s.stop()).toBe(0);
+  });
+
+  it('exits 111 when its handler dies, for the supervisor to restart it', async () => {
+    const s = await startJailed(['-1', '-Q', '-H', '-R', '127.0.0.1', '0', 'cat']);
+    const handler = handlerOf(s.proc.pid!);
+    expect(handler).toBeDefined();
+    process.kill(handler!, 'SIGKILL');
+    const code = await new Promise<number | null>((resolve) => {
+      if (s.proc.exitCode !== null) resolve(s.proc.exitCode);
+      else s.proc.once('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(111);
+    expect(s.stderr()).toMatch(
+      new RegExp(`^sslserver: fatal: TLS handler ${handler} died \\(SIGKILL\\)$`, 'm'),
+    );
+  });
+});
