@@ -319,3 +319,35 @@ describe('pumpStreams', () => {
     expect(Buffer.concat(received).toString()).toBe('xyz');
   });
 });
+
+describe.runIf(nativeExec.nativeSpawn)('hand-over and confinement (native addon)', () => {
+  it("spawnHandOver leaves the program's early output unread, for the process it is sent to", async () => {
+    const run = await nativeExec.spawnHandOver({ argv: ['sh', '-c', 'printf early; cat'], env });
+    await new Promise((r) => setTimeout(r, 200));
+    // Nothing was read into this process: a handle sent now carries every byte with it.
+    expect(run.output.readableLength).toBe(0);
+    const out: Buffer[] = [];
+    run.output.on('data', (b: Buffer) => out.push(b));
+    run.output.resume(); // created paused: a 'data' listener alone does not start it
+    const ended = new Promise((r) => run.output.once('end', r));
+    run.input.end('later');
+    await ended;
+    expect(Buffer.concat(out).toString()).toBe('earlylater');
+    expect((await run.exited).code).toBe(0);
+  });
+
+  it('jail() names the step that failed and skips nothing', () => {
+    expect(() => nativeExec.jail({ root: '/no/such/dir' })).toThrow(
+      expect.objectContaining({
+        code: 'UCSPI_ERR_EXEC_JAIL',
+        message: 'unable to chroot to /no/such/dir: ENOENT',
+      }),
+    );
+  });
+});
+
+it('spawnHandOver without the native addon fails loudly instead of reading the channels', async () => {
+  await expect(fallbackExec.spawnHandOver({ argv: ['true'], env })).rejects.toMatchObject({
+    code: 'UCSPI_ERR_EXEC_SPAWN',
+  });
+});
