@@ -1,4 +1,4 @@
-import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { createDnsClient } from '@ucspi/dns';
 import {
@@ -15,7 +15,9 @@ import {
 import {
   type ExitStatus,
   killIpOptions,
+  listenPausable,
   nativeSpawn,
+  type PausableListener,
   pumpStreams,
   spawnHandOver,
   spawnOnSocket,
@@ -173,16 +175,22 @@ async function serve(
 
   // allowHalfOpen: the peer's EOF must only end the program's input; pauseOnConnect: no byte is
   // read before the program (or the TLS layer) owns the socket.
-  const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: Number(opts.port), backlog: opts.backlog }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
+  const peerAddress = new WeakMap<Socket, string>();
+  // Until the server is ready (handler started, privileges dropped) connections stay in the
+  // backlog; where accepting cannot be paused they are held here and started then.
+  const early: Socket[] = [];
+  let onConnection = (socket: Socket) => {
+    if (socket.remoteAddress) peerAddress.set(socket, socket.remoteAddress);
+    early.push(socket);
+  };
+  const server: PausableListener = await listenPausable(
+    { allowHalfOpen: true, pauseOnConnect: true },
+    { host, port: Number(opts.port), backlog: opts.backlog },
+    (socket) => onConnection(socket),
+  ).catch((err: NodeJS.ErrnoException) => {
     throw new FatalError(`unable to bind: ${errorStr(err)}`, true);
   });
+  server.pause();
   // SSL_CHROOT/SSL_UID/SSL_GID: the TLS side runs in a handler process that confines itself; it is
   // forked now, while this process still has the privileges it needs to read the key and chroot.
   let handler: TlsHandler | undefined;
@@ -226,7 +234,6 @@ async function serve(
   const localPort = typeof address === 'object' && address ? address.port : 0;
   if (opts.printPort) io.stdout.write(`${localPort}\n`);
 
-  const peerAddress = new WeakMap<Socket, string>();
   let children = 0;
   // sslserver's MAXCONIP: programs per client address, from the environment (global) or from a
   // rule's +MAXCONIP=n instruction, capped at -c; 0 means no limit. tcpserver has none.
@@ -253,6 +260,8 @@ async function serve(
     status();
     const next = waiting.shift();
     if (next) start(next);
+    // -c: accept again once a slot is free (see the connection handler).
+    else if (children < opts.limit) server.resume();
   };
 
   const start = (socket: Socket) => {
@@ -645,12 +654,18 @@ async function serve(
     logEnd(run.pid, st);
   };
 
-  server.on('connection', (socket: Socket) => {
+  onConnection = (socket: Socket) => {
     // Read the peer's address now: a client that resets later leaves no address on the socket.
     if (socket.remoteAddress) peerAddress.set(socket, socket.remoteAddress);
     if (children >= opts.limit) waiting.push(socket);
     else start(socket);
-  });
+    // -c: with every slot taken, stop accepting, so that further clients wait in the kernel's
+    // backlog (-b) as with the original, which does not call accept() then. Connections libuv
+    // had already accepted in the same batch wait in `waiting`.
+    if (children >= opts.limit) server.pause();
+  };
+  for (const socket of early.splice(0)) if (!socket.destroyed) onConnection(socket);
+  if (children < opts.limit) server.resume();
 
   const stopped = (io.stopSignal ?? new Promise<void>(() => undefined)).then(() => undefined);
   const why = await Promise.race([stopped, handler?.died ?? stopped]);

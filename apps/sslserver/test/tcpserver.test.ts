@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, connect as netConnect, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
@@ -111,6 +111,55 @@ describe('our tcpserver', () => {
 
 describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as ucspi-tcp tcpserver', () => {
   const debian = () => findTool('tcpserver') ?? 'tcpserver';
+
+  /** Connections waiting in the accept queue of the socket listening on `port` (ss's Recv-Q). */
+  async function backlog(port: number): Promise<number> {
+    const r = await run('ss', ['-Hltn', `sport = :${port}`]);
+    return Number(r.stdout.toString().trim().split(/\s+/)[1]);
+  }
+
+  it('-c: with every slot taken, further clients wait in the kernel backlog, not accepted', async () => {
+    const seen: Record<string, number[]> = {};
+    for (const [who, cmd, pre] of [
+      ['ours', process.execPath, [ourBin]],
+      ['theirs', debian(), []],
+    ] as const) {
+      const s = await startServer(cmd, [
+        ...pre,
+        '-1',
+        '-q',
+        '-H',
+        '-R',
+        '-c',
+        '1',
+        '127.0.0.1',
+        '0',
+        'sh',
+        '-c',
+        'read x; echo "$x"',
+      ]);
+      const clients = [0, 1, 2].map(() => {
+        const c = netConnect(s.port, '127.0.0.1');
+        c.on('error', () => undefined);
+        let out = '';
+        c.on('data', (b: Buffer) => {
+          out += b.toString();
+        });
+        return { c, out: () => out };
+      });
+      await sleep(300);
+      const held = await backlog(s.port);
+      // The first program ends: the server accepts the next one.
+      clients[0]!.c.write('one\n');
+      await sleep(300);
+      const after = await backlog(s.port);
+      for (const { c } of clients) c.destroy();
+      await s.stop();
+      seen[who] = [held, after];
+    }
+    expect(seen.theirs).toEqual([2, 1]);
+    expect(seen.ours).toEqual(seen.theirs);
+  });
 
   async function compare(args: string[], input = '') {
     const ours = await startServer(process.execPath, [ourBin, ...args]);

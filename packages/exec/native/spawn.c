@@ -420,6 +420,18 @@ static napi_value SetBlocking(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// dup(fd) -> a new close-on-exec descriptor for the same open file, or -errno.
+static napi_value Dup(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, r;
+  int fd = -1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) return NULL;
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  napi_create_int32(env, d < 0 ? -errno : d, &r);
+  return r;
+}
+
 // chroot(path) -> errno (0 on success): chroot(2), then chdir("/") so that no directory outside
 // the new root stays reachable through the working directory.
 static napi_value Chroot(napi_env env, napi_callback_info info) {
@@ -457,6 +469,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setBlocking", NULL, SetBlocking, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dup", NULL, Dup, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, Chroot, NULL, NULL, NULL, napi_enumerable, NULL},
       {"killIpOptions", NULL, KillIpOptions, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -22,6 +22,8 @@ export interface NativeBinding {
   pipe(): [number, number];
   close(fd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
+  /** A close-on-exec duplicate of fd, or -errno. */
+  dup(fd: number): number;
   /** chroot(2) then chdir("/"); errno, 0 on success. */
   chroot(path: string): number;
   /** setsockopt(IP_OPTIONS, empty); errno, 0 on success. */
