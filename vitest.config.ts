@@ -47,6 +47,9 @@ export default defineConfig({
     })),
     reporters: ['default', summary],
     pool: 'forks',
+    // Name lookups of the servers under test go to 127.0.0.1 (nothing, or the dnsmasq a test
+    // starts there), never to the machine's resolver; no rewrite file or search domain of the host.
+    env: { DNSCACHEIP: '127.0.0.1', DNSREWRITEFILE: '/nonexistent/dnsrewrite', LOCALDOMAIN: '' },
     testTimeout: 30_000,
     hookTimeout: 30_000,
     teardownTimeout: 10_000,

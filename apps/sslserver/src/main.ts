@@ -1,6 +1,6 @@
 import { isIP, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { createDnsClient } from '@ucspi/dns';
+import { createDnsClient, type DnsClient, servicePort } from '@ucspi/dns';
 import {
   type ConnectionInfo,
   childEnvList,
@@ -148,6 +148,45 @@ function jailSettings(
   };
 }
 
+/**
+ * The address to bind for a host operand: an IP literal as is; a name through @ucspi/dns (djbdns
+ * qualification, $DNSCACHEIP), its first address, or with -4/-6 its first of that family
+ * (tcpserver: IPv4 only, as ucspi-tcp).
+ * The originals' wording on failure: tcpserver `temporarily unable to figure out IP address for
+ * NAME: REASON` / `no IP address for NAME`, sslserver the same with a colon after `for`.
+ */
+async function bindAddress(
+  operand: string,
+  family: 4 | 6 | undefined,
+  dns: DnsClient,
+  flavour: ServerFlavour,
+): Promise<string> {
+  if (isIP(operand.replace(/%.*$/, ''))) return operand;
+  const sep = flavour === 'sslserver' ? ': ' : ' ';
+  let addresses: string[];
+  try {
+    // ucspi-tcp's tcpserver is IPv4 only (dns_ip4_qualify); sslserver takes either family.
+    const wanted = flavour === 'tcpserver' ? 4 : family;
+    addresses =
+      wanted === 4
+        ? await dns.ip4(operand)
+        : wanted === 6
+          ? await dns.ip6(operand)
+          : await dns.addresses(operand);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'UCSPI_ERR_DNS_NOTFOUND')
+      throw new FatalError(
+        `temporarily unable to figure out IP address for${sep}${operand}: ${(err as Error).message}`,
+        true,
+      );
+    addresses = [];
+  }
+  const first = addresses[0];
+  if (first === undefined) throw new FatalError(`no IP address for${sep}${operand}`, true);
+  return first;
+}
+
 async function serve(
   opts: ServerOptions,
   env: Record<string, string | undefined>,
@@ -165,13 +204,18 @@ async function serve(
   const tls = loaded?.tls;
   const rules = opts.rules !== undefined ? new RulesFile(opts.rules) : undefined;
   const dns = createDnsClient(env);
-  // Host `0` means every IPv4 address, as in the originals.
-  let host = opts.host === '0' ? '0.0.0.0' : opts.host === ':0' ? '::' : opts.host;
+  // Host `0` means every IPv4 address, as in the originals; a name is looked up through @ucspi/dns.
+  let host =
+    opts.host === '0'
+      ? '0.0.0.0'
+      : opts.host === ':0'
+        ? '::'
+        : await bindAddress(opts.host, opts.family, dns, name);
   // -I: an IPv6 link-local address is only meaningful on one interface: bind with that scope.
   const linkLocal = isIP(host) === 6 && /^fe[89ab]/i.test(host);
   if (opts.netInterface && linkLocal && !host.includes('%')) host = `${host}%${opts.netInterface}`;
-  if (!/^\d+$/.test(opts.port))
-    throw new FatalError(`unable to figure out port number for ${opts.port}`, false);
+  const port = await servicePort(opts.port);
+  if (port === undefined) throw new FatalError(`unable to figure out port number for ${opts.port}`, true);
 
   // allowHalfOpen: the peer's EOF must only end the program's input; pauseOnConnect: no byte is
   // read before the program (or the TLS layer) owns the socket.
@@ -185,7 +229,7 @@ async function serve(
   };
   const server: PausableListener = await listenPausable(
     { allowHalfOpen: true, pauseOnConnect: true },
-    { host, port: Number(opts.port), backlog: opts.backlog },
+    { host, port, backlog: opts.backlog },
     (socket) => onConnection(socket),
   ).catch((err: NodeJS.ErrnoException) => {
     throw new FatalError(`unable to bind: ${errorStr(err)}`, true);

@@ -33,6 +33,8 @@ export interface ServerOptions {
   /** -I: the interface (scope) for an IPv6 link-local host operand; TCP6INTERFACE. */
   netInterface?: string;
   host: string;
+  /** -4 / -6: which of a host name's addresses to bind (sslserver); undefined: the first one. */
+  family?: 4 | 6;
   port: string;
   prog: string[];
 }
@@ -218,8 +220,11 @@ export function parseOptions(
         o.clientCert = 'none';
         break;
       case '4':
+        o.family = 4;
+        break;
       case '6':
-        break; // address family follows the host operand
+        o.family = 6;
+        break;
       case 'I':
         if (!argument) throw new UsageError('-I needs an interface name');
         o.netInterface = argument;

@@ -45,7 +45,13 @@ async function start(
   const stopSignal = new Promise<void>((r) => {
     stop = r;
   });
-  const env = { PATH: process.env.PATH, XDG_CACHE_HOME: join(dir.path, 'cache'), ...extraEnv };
+  const env = {
+    PATH: process.env.PATH,
+    XDG_CACHE_HOME: join(dir.path, 'cache'),
+    // Lookups (the local name without -l) go to loopback, never to the machine's resolver.
+    DNSCACHEIP: '127.0.0.1',
+    ...extraEnv,
+  };
   const done = main(flavour, ['-1', ...argv], env, {
     stdout,
     stderr,

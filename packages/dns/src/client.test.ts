@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createDnsClient, parseDnsCacheIp } from './client.js';
+import { arpaName, createDnsClient, parseDnsCacheIp } from './client.js';
 import { DnsErrorCodes } from './errors.js';
 
 describe('parseDnsCacheIp', () => {
@@ -69,5 +69,17 @@ describe('literals and 0', () => {
       code: DnsErrorCodes.BAD_NAME,
     });
     await expect(dns.reverseParanoid('')).rejects.toMatchObject({ code: DnsErrorCodes.BAD_NAME });
+  });
+});
+
+describe('arpaName', () => {
+  it('names IPv4 and IPv6 addresses for PTR queries', () => {
+    expect(arpaName('192.0.2.1')).toBe('1.2.0.192.in-addr.arpa');
+    expect(arpaName('2001:db8::1')).toBe(
+      '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+    );
+    expect(arpaName('::1')).toBe(`1.${'0.'.repeat(31)}ip6.arpa`);
+    expect(arpaName('fe80::1%lo')).toBe(`1.${'0.'.repeat(27)}0.8.e.f.ip6.arpa`);
+    expect(arpaName('::ffff:192.0.2.1')).toBe(`1.0.2.0.0.0.0.c.f.f.f.f.${'0.'.repeat(20)}ip6.arpa`);
   });
 });

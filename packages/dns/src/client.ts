@@ -139,6 +139,28 @@ function unmapIPv4(ip: string): string {
 }
 
 /**
+ * The reverse-lookup name of an IP address: `4.3.2.1.in-addr.arpa` for 1.2.3.4, the 32 nibbles of
+ * an IPv6 address reversed under `ip6.arpa`.
+ */
+export function arpaName(ip: string): string {
+  if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
+  let text = ip.replace(/%.*$/, '');
+  // A trailing dotted quad (::ffff:1.2.3.4, ::1.2.3.4) becomes two groups.
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  const hex = groups.map((g) => g.padStart(4, '0')).join('');
+  return `${[...hex].reverse().join('.')}.ip6.arpa`;
+}
+
+/**
  * Creates a DNS client. `env` is read for DNSCACHEIP (the servers; unset = the system's, from
  * /etc/resolv.conf), and, on first use and every 10 minutes, DNSREWRITEFILE and LOCALDOMAIN for
  * qualification. Throws DnsError UCSPI_ERR_DNS_BAD_DNSCACHEIP for a malformed DNSCACHEIP.
@@ -285,7 +307,9 @@ export function createDnsClient(
       });
     }
     try {
-      const names = await bounded('PTR', bare, () => resolver.reverse(bare));
+      // A PTR query for the arpa name, as djbdns's dns_name4/dns_name6: resolver.reverse() would
+      // answer from /etc/hosts first (c-ares's gethostbyaddr), which the originals never read.
+      const names = await bounded('PTR', bare, () => resolver.resolvePtr(arpaName(bare)));
       return { ip: bare, name: names[0] };
     } catch {
       // tcpserver.c: dns_name4() failing (temporarily or not) just leaves TCPREMOTEHOST unset.

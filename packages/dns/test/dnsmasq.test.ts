@@ -1,54 +1,14 @@
 // Against a real DNS server: Debian's dnsmasq, started on 127.0.0.1 on a free port, answering
 // only from its own records (no upstream, no /etc/hosts).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findTool, freePort, tempDir, toolAvailable } from '@ucspi/testkit';
+import { type Dnsmasq, freePort, startDnsmasq, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDnsClient, type DnsClient, DnsErrorCodes } from '../src/index.js';
 
-/** Starts dnsmasq and resolves once it has logged that it started (its sockets are bound by then). */
-function startDnsmasq(args: string[]): Promise<ChildProcess> {
-  const exe = findTool('dnsmasq') ?? 'dnsmasq';
-  const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`dnsmasq did not start within 5 s:\n${log}`));
-    }, 5000);
-    const onData = (b: Buffer) => {
-      log += b.toString();
-      if (/started, version/.test(log)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`dnsmasq exited (${code ?? signal}):\n${log}`));
-    });
-  });
-}
-
-/** Stops dnsmasq and waits until it is reaped. */
-function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const hard = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => {
-      clearTimeout(hard);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 describe.runIf(toolAvailable('dnsmasq'))('against dnsmasq', () => {
   const tmp = tempDir('ucspi-dns-');
-  let dnsmasq: ChildProcess | undefined;
+  let dnsmasq: Dnsmasq | undefined;
   let port = 0;
   const noRewrite = join(tmp.path, 'no-dnsrewrite');
   const client = (env: Record<string, string | undefined> = {}): DnsClient =>
@@ -61,17 +21,7 @@ describe.runIf(toolAvailable('dnsmasq'))('against dnsmasq', () => {
     const hosts = join(tmp.path, 'hosts');
     writeFileSync(hosts, '192.0.2.10 v4only.example.test\n');
     port = await freePort();
-    dnsmasq = await startDnsmasq([
-      '--no-daemon',
-      '--keep-in-foreground',
-      '--conf-file=/dev/null',
-      '--pid-file=',
-      '--user=root',
-      `--port=${port}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-hosts',
+    dnsmasq = await startDnsmasq(port, [
       `--addn-hosts=${hosts}`,
       '--local=/example.test/',
       '--local=/in-addr.arpa/',
@@ -88,7 +38,7 @@ describe.runIf(toolAvailable('dnsmasq'))('against dnsmasq', () => {
   });
 
   afterAll(async () => {
-    await stop(dnsmasq);
+    await dnsmasq?.stop();
     tmp.cleanup();
   });
 
@@ -127,6 +77,11 @@ describe.runIf(toolAvailable('dnsmasq'))('against dnsmasq', () => {
   it('no PTR record is undefined', async () => {
     expect(await client().reverse('192.0.2.77')).toBeUndefined();
     expect(await client().reverseParanoid('192.0.2.77')).toBeUndefined();
+  });
+
+  it('reverse asks the DNS only, never /etc/hosts (as djbdns): 127.0.0.1 has no PTR here', async () => {
+    // Every /etc/hosts names 127.0.0.1; c-ares's gethostbyaddr would answer from it.
+    expect(await client().reverse('127.0.0.1')).toBeUndefined();
   });
 
   it('paranoid: the name is kept only when it maps back to the address', async () => {
