@@ -16,8 +16,12 @@ const root = join(here, '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const CONNS = Number(process.env.BENCH_CONNS ?? 1000);
 const BULK = Number(process.env.BENCH_BULK_MB ?? 256);
+// Plain servers move data about 4 times as fast: a longer transfer keeps their runs as long, and as
+// little noisy, as the TLS ones.
+const BULK_PLAIN = Number(process.env.BENCH_BULK_PLAIN_MB ?? 1024);
 const IDLE = Number(process.env.BENCH_IDLE ?? 200);
 const LAT = Number(process.env.BENCH_LATENCY ?? 2000);
+const WARM = Number(process.env.BENCH_WARM ?? 2000);
 const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
 const procs = [];
 
@@ -110,14 +114,20 @@ async function measureOnce(name, proto, launch) {
   const { port, proc, extra = [] } = await launch();
   try {
     await waitPort(port);
-    // Warm-up, so that a JIT-compiled server is measured warm, as a C one always is.
-    load('conns', proto, port, 200, 8);
+    // Warm-up, so that a JIT-compiled server is measured warm, as a C one always is: V8 keeps
+    // optimizing the per-connection paths for the first 2000 or so connections (node --trace-opt:
+    // about 140 functions compiled during the first 2000, 10 per 1000 after 4000), on a helper thread
+    // whose CPU counts as the server's.
+    load('conns', proto, port, WARM, 8);
     load('bulk', proto, port, 32);
     const c0 = cpuOf(proc.pid);
     const { seconds } = load('conns', proto, port, CONNS, 8);
     await sleep(300);
     const cpu = ((cpuOf(proc.pid) - c0) / CONNS) * 1000;
-    const mib = load('bulk', proto, port, BULK).mibPerSecond;
+    // Three transfers, the median: one transfer on this shared machine varies by ±30 %.
+    const mib = median(
+      [0, 1, 2].map(() => load('bulk', proto, port, proto === 'plain' ? BULK_PLAIN : BULK).mibPerSecond),
+    );
     const lat = load('latency', proto, port, LAT);
     const pss = await idleMemory(proto, port, proc.pid);
     return { cps: CONNS / seconds, cpu, mib, pss, p50: lat.p50, p99: lat.p99 };
@@ -286,13 +296,14 @@ try {
 
 \`node bench/server/run.mjs\` (Debian's stunnel4 and ucspi-tcp, openssl, libssl-dev). Each server runs
 \`cat\` for every connection on 127.0.0.1, RSA-2048 certificate, TLS 1.3; \`-H -R -l 0 -c 400\` for the
-UCSPI servers, default Nagle (no -D). The load clients are separate processes, the same for all: C
+UCSPI servers, default Nagle (no -D). Each server is first warmed up with ${WARM} connections and 32 MiB
+(V8 compiles the hot paths of a Node.js server during its first 2000 or so connections). The load clients are separate processes, the same for all: C
 with OpenSSL (bench/server/load.c: 8 threads opening connections; one bulk connection) and Node.js
 (bench/server/load.mjs: idle connections, latency).
 stunnel connect mode forwards to ucspi-tcp's tcpserver running cat (its CPU and memory are not counted).
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} rounds,\neach running every server once in turn;
-${CONNS} connections at concurrency 8, ${BULK} MiB through cat, ${IDLE} idle connections, ${LAT} round trips.
+${CONNS} connections at concurrency 8, ${BULK} MiB through cat (${BULK_PLAIN} MiB for the plain servers; median of 3 transfers per round), ${IDLE} idle connections, ${LAT} round trips.
 
 | server | conn/s | CPU ms/conn | MiB/s | Pss KiB per idle conn | latency p50 / p99 ms |
 | --- | --- | --- | --- | --- | --- |
@@ -313,16 +324,20 @@ ${row('**tcpserver**', t)}
 
 Reading the figures. Every UCSPI server here runs \`cat\` per connection, as stunnel exec does: that
 program alone costs about 0.8 ms of CPU (exec, dynamic linking, exit) and 120 KiB of Pss (its private
-pages), the same for all, which is a floor under the CPU and memory columns. Programs are started by
-@ucspi/exec's native spawner (a clone sharing memory until execve, off the event loop: about 0.1 ms
-of server CPU, where child_process.spawn took 1 to 2 ms and blocked the event loop). The rest of
-sslserver's cost per connection is the TLS handshake in OpenSSL (about 0.8 ms, 0.6 of it the RSA-2048
-signature) and Node.js's TLS socket machinery and V8 (about 1.2 ms), all on one thread: stunnel
-spreads its handshakes over threads. Bulk data is bounded by the server's CPU per byte (AES-GCM both
-ways, the kernel copies through sockets and pipes), about the same as stunnel's. tcpserver hands the
-accepted socket itself to the program, so its data path is the original's. Latency shows no Nagle
+pages), the same for all, which is a floor under the CPU and memory columns: with it, the Pss ratio
+cannot go much below 0.8 however little the server itself keeps per connection (sslserver: about
+2 KiB). Programs are started by @ucspi/exec's native spawner (a clone sharing memory until execve,
+off the event loop: about 0.1 ms of server CPU, where child_process.spawn took 1 to 2 ms and blocked
+the event loop). The rest of sslserver's cost per connection is the TLS handshake in OpenSSL (about
+0.8 ms, 0.6 of it the RSA-2048 signature) and Node.js's TLS socket machinery and V8 (about 1 ms),
+all on one thread: stunnel spreads its handshakes over threads. Bulk data is bounded by the
+server's CPU per byte, mostly the kernel's copies and wake-ups through sockets and pipes (both
+servers copy every byte through the program's pipes twice) and AES-GCM both ways: sslserver moves
+1.2 to 1.6 times stunnel's rate. tcpserver hands the accepted socket itself to the program, so its
+data path is the original's and its bulk ratio is 1 up to the noise. Latency shows no Nagle
 delayed-ACK stall with the default -d (p99 well under 40 ms; sslserver keeps TCP_NODELAY until the
-first response). The machine is a shared 2-core VM: figures move by ±15 % between runs, ratios less.
+first response). The machine is a shared 2-core VM whose host varies: single figures move by ±15 %
+or more between runs, ratios less, and figures from different days are not comparable.
 `;
     const md = join(root, 'BENCHMARKS.md');
     let text = readFileSync(md, 'utf8');
