@@ -420,6 +420,20 @@ static napi_value SetBlocking(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// setPipeSize(fd, bytes) -> the pipe's new capacity (the kernel rounds up), or -errno.
+static napi_value SetPipeSize(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], r;
+  int fd = -1, size = 0;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, args[1], &size) != napi_ok)
+    return NULL;
+  int n = fcntl(fd, F_SETPIPE_SZ, size);
+  napi_create_int32(env, n < 0 ? -errno : n, &r);
+  return r;
+}
+
 // dup(fd) -> a new close-on-exec descriptor for the same open file, or -errno.
 static napi_value Dup(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -469,6 +483,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setBlocking", NULL, SetBlocking, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setPipeSize", NULL, SetPipeSize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dup", NULL, Dup, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, Chroot, NULL, NULL, NULL, napi_enumerable, NULL},
       {"killIpOptions", NULL, KillIpOptions, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -22,6 +22,8 @@ export interface NativeBinding {
   pipe(): [number, number];
   close(fd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
+  /** fcntl(F_SETPIPE_SZ): the new capacity in bytes, or -errno. */
+  setPipeSize(fd: number, bytes: number): number;
   /** A close-on-exec duplicate of fd, or -errno. */
   dup(fd: number): number;
   /** chroot(2) then chdir("/"); errno, 0 on success. */

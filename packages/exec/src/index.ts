@@ -2,6 +2,7 @@ export type { ExecErrorCode } from './errors.js';
 export { ExecError } from './errors.js';
 export type { PausableListener } from './listener.js';
 export { listenPausable } from './listener.js';
+export { GROWN_PIPE_BYTES, grownPipePages, growPipe } from './pipes.js';
 export type { JailSpec } from './process.js';
 export { canKillIpOptions, jail, killIpOptions } from './process.js';
 export type { ChildRun, ExitStatus, HandOverRun, ProgramSpec, PumpOptions, UcspiTlsRun } from './spawn.js';

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 import { FD_DEVNULL, FD_INHERIT, listenForChildren, native, watchChild } from './_native.js';
 import { ExecError } from './errors.js';
+import { growPipe } from './pipes.js';
 
 const spawnChannel = diagnostics.channel('ucspi:exec:spawn');
 const exitChannel = diagnostics.channel('ucspi:exec:exit');
@@ -325,6 +326,12 @@ export interface PumpOptions {
    * waiting for a delayed ACK), and turns Nagle's algorithm on here unless -D was given.
    */
   onFirstOutput?: () => void;
+  /**
+   * Called once per side when it is under pressure: `to` when a write to the program had to wait
+   * (its input is full), `from` when a read from the program filled the whole read buffer (its
+   * output was full). {@link spawnPumped} grows the pipe then (see growPipe).
+   */
+  onPressure?: (side: 'to' | 'from') => void;
 }
 
 /**
@@ -346,7 +353,12 @@ export async function spawnPumped(
     stream,
     stdout,
     stdin,
-    { onIdleTimeout: () => run.kill('SIGTERM'), ...options },
+    {
+      onIdleTimeout: () => run.kill('SIGTERM'),
+      // A bulk transfer: larger pipes mean fewer wake-ups of the program and of the server.
+      onPressure: (side) => growPipe(side === 'to' ? stdin : stdout),
+      ...options,
+    },
     run.exited,
   );
   return Object.assign(run, { done });
@@ -427,6 +439,9 @@ export function pumpStreams(
       stream.resume();
     });
     const resumeStream = () => stream.resume();
+    const pressure = options.onPressure;
+    let toPressed = false;
+    let fromPressed = false;
     // TLS hands over at most 16 KiB at a time, several per network read: gather the records of one
     // pass of the poll phase into one writev, so the program wakes up once per batch, not per record.
     const w = to as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void };
@@ -444,6 +459,10 @@ export function pumpStreams(
         setImmediate(uncork);
       }
       if (!to.write(chunk)) {
+        if (pressure && !toPressed) {
+          toPressed = true;
+          pressure('to');
+        }
         stream.pause();
         to.once('drain', resumeStream);
       }
@@ -470,6 +489,11 @@ export function pumpStreams(
     let firstOutput = options.onFirstOutput;
     from.on('data', (chunk: Buffer) => {
       last = performance.now();
+      // libuv reads at most 64 KiB at a time: a full read means the program's output was full.
+      if (pressure && !fromPressed && chunk.length >= 65536) {
+        fromPressed = true;
+        pressure('from');
+      }
       if (streamEnding) return;
       let ok: boolean;
       if (firstOutput) {

@@ -320,6 +320,50 @@ describe('pumpStreams', () => {
   });
 });
 
+describe.runIf(nativeExec.nativeSpawn)('pipes under pressure (native addon)', () => {
+  it('a bulk transfer grows both pipes once, and their pages return when the program ends', async () => {
+    // A peer that sends 8 MiB at once and reads slowly at first: both pipes fill up.
+    const sent = Buffer.alloc(8 << 20, 'y');
+    const received: Buffer[] = [];
+    let slow = true;
+    const stream = new Duplex({
+      read() {},
+      write(chunk: Buffer, _e, cb) {
+        received.push(chunk);
+        if (slow) setTimeout(cb, 50);
+        else cb();
+      },
+    });
+    const before = nativeExec.grownPipePages();
+    const run = await nativeExec.spawnPumped(stream, { argv: ['cat'], env });
+    stream.push(sent);
+    stream.push(null);
+    let peak = before;
+    const watch = setInterval(() => {
+      peak = Math.max(peak, nativeExec.grownPipePages());
+    }, 5);
+    setTimeout(() => {
+      slow = false;
+    }, 300);
+    await run.done;
+    clearInterval(watch);
+    expect(Buffer.concat(received).equals(sent)).toBe(true);
+    // Two pipes grown from 64 KiB to 256 KiB: 48 extra pages each.
+    expect(peak - before).toBe(96);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(nativeExec.grownPipePages()).toBe(before);
+  });
+
+  it('growPipe leaves a socket that is no pipe alone', async () => {
+    const run = await nativeExec.spawnHandOver({ argv: ['true'], env });
+    expect(nativeExec.growPipe(run.input)).toBe(false);
+    expect(nativeExec.grownPipePages()).toBe(0);
+    run.input.destroy();
+    run.output.destroy();
+    await run.exited;
+  });
+});
+
 describe.runIf(nativeExec.nativeSpawn)('hand-over and confinement (native addon)', () => {
   it("spawnHandOver leaves the program's early output unread, for the process it is sent to", async () => {
     const run = await nativeExec.spawnHandOver({ argv: ['sh', '-c', 'printf early; cat'], env });
