@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,55 @@ describe('our tcpserver', () => {
     ]);
     expect(await talk(s.port)).toBe('hello there\n');
     expect(await s.stop()).toBe(0);
+  });
+
+  it("the program's fd 2 is the server's, a pipe or a file (a supervisor's log gets its messages)", async () => {
+    const prog = ['sh', '-c', 'echo "program says" >&2; echo out'];
+    // A pipe, as under daemontools or systemd.
+    const piped = await startServer(process.execPath, [
+      ourBin,
+      '-1',
+      '-q',
+      '-H',
+      '-R',
+      '-l',
+      'x',
+      '127.0.0.1',
+      '0',
+      ...prog,
+    ]);
+    expect(await talk(piped.port)).toBe('out\n');
+    await sleep(100);
+    expect(piped.stderr()).toBe('program says\n');
+    await piped.stop();
+    // A file: Node.js marks its fd 2 close-on-exec then, which the spawner must undo for the program.
+    const tmp = tempDir();
+    try {
+      const log = join(tmp.path, 'log');
+      const portFile = join(tmp.path, 'port');
+      const sh = `"$NODE" "$BIN" -1 -q -H -R -l x 127.0.0.1 0 sh -c 'echo "program says" >&2; echo out' >"$PORT" 2>"$LOG" & echo $!`;
+      const pid = Number(
+        (
+          await run('sh', ['-c', sh], {
+            env: { ...process.env, NODE: process.execPath, BIN: ourBin, LOG: log, PORT: portFile },
+          })
+        ).stdout.toString(),
+      );
+      try {
+        let port = 0;
+        for (let i = 0; i < 50 && !port; i++) {
+          await sleep(100);
+          port = Number(readFileSync(portFile, 'utf8').trim() || 0);
+        }
+        expect(await talk(port)).toBe('out\n');
+        await sleep(100);
+        expect(readFileSync(log, 'utf8')).toBe('program says\n');
+      } finally {
+        process.kill(pid, 'SIGTERM');
+      }
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it('-c defers the (n+1)th program until one ends', async () => {

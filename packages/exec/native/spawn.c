@@ -61,7 +61,14 @@ static int child_main(void *p) {
 
   for (int i = 0; i < a->nfds; i++) {
     int src = a->fds[i];
-    if (src == FD_INHERIT) continue;
+    if (src == FD_INHERIT) {
+      // The server's own descriptor of that number, kept across execve: Node.js marks fd 2
+      // close-on-exec once process.stderr has been used when it is a file (the flag is this
+      // process's own: the clone has a copy of the descriptor table).
+      int fl = fcntl(i, F_GETFD);
+      if (fl >= 0 && (fl & FD_CLOEXEC)) fcntl(i, F_SETFD, fl & ~FD_CLOEXEC);
+      continue;
+    }
     if (src == FD_DEVNULL) {
       int n = open("/dev/null", O_RDWR);
       if (n < 0) goto fail;
