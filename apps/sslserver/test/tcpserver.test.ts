@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, startServer, stopAll, talk, talkTls } from './_helpers.js';
+import { type Running, sleep, startServer, stopAll, talk, talkTls } from './_helpers.js';
 
 afterEach(stopAll);
 
@@ -167,28 +167,39 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
     return Number(r.stdout.toString().trim().split(/\s+/)[1]);
   }
 
-  it('-c: with every slot taken, further clients wait in the kernel backlog, not accepted', async () => {
-    const seen: Record<string, number[]> = {};
+  /** Run `body` with ours, then with Debian's, each started with `args` and stopped afterwards. */
+  async function withEach(args: string[], body: (who: 'ours' | 'theirs', s: Running) => Promise<void>) {
     for (const [who, cmd, pre] of [
       ['ours', process.execPath, [ourBin]],
       ['theirs', debian(), []],
     ] as const) {
-      const s = await startServer(cmd, [
-        ...pre,
-        '-1',
-        '-q',
-        '-H',
-        '-R',
-        '-l',
-        'x',
-        '-c',
-        '1',
-        '127.0.0.1',
-        '0',
-        'sh',
-        '-c',
-        'read x; echo "$x"',
-      ]);
+      const s = await startServer(cmd, [...pre, ...args]);
+      try {
+        await body(who, s);
+      } finally {
+        await s.stop();
+      }
+    }
+  }
+
+  it('-c: with every slot taken, further clients wait in the kernel backlog, not accepted', async () => {
+    const seen: Record<string, number[]> = {};
+    const args = [
+      '-1',
+      '-q',
+      '-H',
+      '-R',
+      '-l',
+      'x',
+      '-c',
+      '1',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'read x; echo "$x"',
+    ];
+    await withEach(args, async (who, s) => {
       const clients = [0, 1, 2].map(() => {
         const c = netConnect(s.port, '127.0.0.1');
         c.on('error', () => undefined);
@@ -205,9 +216,8 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
       await sleep(300);
       const after = await backlog(s.port);
       for (const { c } of clients) c.destroy();
-      await s.stop();
       seen[who] = [held, after];
-    }
+    });
     expect(seen.theirs).toEqual([2, 1]);
     expect(seen.ours).toEqual(seen.theirs);
   });
@@ -251,28 +261,13 @@ print "options=", (defined $o ? length($o) : "error $!"), "\n";
       );
       const seen: Record<string, string[]> = {};
       for (const flag of ['-O', '-o']) {
-        for (const [who, cmd, pre] of [
-          ['ours', process.execPath, [ourBin]],
-          ['theirs', debian(), []],
-        ] as const) {
-          const s = await startServer(cmd, [
-            ...pre,
-            '-1',
-            '-q',
-            '-H',
-            '-R',
-            '-l',
-            'x',
-            flag,
-            '127.0.0.1',
-            '0',
-            'perl',
-            prog,
-          ]);
-          const r = await run('perl', [client, String(s.port)], { timeoutMs: 10_000 });
-          await s.stop();
-          (seen[who] ??= []).push(r.stdout.toString().trim());
-        }
+        await withEach(
+          ['-1', '-q', '-H', '-R', '-l', 'x', flag, '127.0.0.1', '0', 'perl', prog],
+          async (who, s) => {
+            const r = await run('perl', [client, String(s.port)], { timeoutMs: 10_000 });
+            (seen[who] ??= []).push(r.stdout.toString().trim());
+          },
+        );
       }
       // -o: the options stay, in both. -O: ours drops them, as the man page says; ucspi-tcp's
       // socket_ipoptionskill passes option number 1, which is IP_OPTIONS on BSD but IP_TOS on

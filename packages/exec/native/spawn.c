@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <node_api.h>
 #include <sched.h>
 #include <signal.h>
@@ -23,7 +24,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -398,88 +398,80 @@ static napi_value Pipe(napi_env env, napi_callback_info info) {
   return int_pair(env, p[0], p[1]);
 }
 
+// The first n arguments as int32 (n <= 2); false (and undefined returned to JS) when they are not.
+static bool int_args(napi_env env, napi_callback_info info, size_t n, int *out) {
+  size_t argc = 2;
+  napi_value args[2];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < n) return false;
+  for (size_t i = 0; i < n; i++)
+    if (napi_get_value_int32(env, args[i], &out[i]) != napi_ok) return false;
+  return true;
+}
+
+static napi_value int_result(napi_env env, int value) {
+  napi_value r;
+  napi_create_int32(env, value, &r);
+  return r;
+}
+
 // close(fd) -> errno (0 on success)
 static napi_value Close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg, r;
-  int fd = -1;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) return NULL;
-  int e = close(fd) < 0 ? errno : 0;
-  napi_create_int32(env, e, &r);
-  return r;
+  int a[1];
+  if (!int_args(env, info, 1, a)) return NULL;
+  return int_result(env, close(a[0]) < 0 ? errno : 0);
 }
 
 // setBlocking(fd, blocking) -> errno (0 on success)
 static napi_value SetBlocking(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value args[2], r;
+  napi_value args[2];
   int fd = -1;
   bool blocking = true;
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
       napi_get_value_bool(env, args[1], &blocking) != napi_ok)
     return NULL;
-  int e = 0;
   int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK)) < 0) e = errno;
-  napi_create_int32(env, e, &r);
-  return r;
+  if (fl < 0 || fcntl(fd, F_SETFL, blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK)) < 0)
+    return int_result(env, errno);
+  return int_result(env, 0);
 }
 
 // setPipeSize(fd, bytes) -> the pipe's new capacity (the kernel rounds up), or -errno.
 static napi_value SetPipeSize(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value args[2], r;
-  int fd = -1, size = 0;
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
-      napi_get_value_int32(env, args[1], &size) != napi_ok)
-    return NULL;
-  int n = fcntl(fd, F_SETPIPE_SZ, size);
-  napi_create_int32(env, n < 0 ? -errno : n, &r);
-  return r;
+  int a[2];
+  if (!int_args(env, info, 2, a)) return NULL;
+  int n = fcntl(a[0], F_SETPIPE_SZ, a[1]);
+  return int_result(env, n < 0 ? -errno : n);
 }
 
 // dup(fd) -> a new close-on-exec descriptor for the same open file, or -errno.
 static napi_value Dup(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg, r;
-  int fd = -1;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) return NULL;
-  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  napi_create_int32(env, d < 0 ? -errno : d, &r);
-  return r;
+  int a[1];
+  if (!int_args(env, info, 1, a)) return NULL;
+  int d = fcntl(a[0], F_DUPFD_CLOEXEC, 3);
+  return int_result(env, d < 0 ? -errno : d);
 }
 
 // chroot(path) -> errno (0 on success): chroot(2), then chdir("/") so that no directory outside
 // the new root stays reachable through the working directory.
 static napi_value Chroot(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value arg, r;
+  napi_value arg;
   char path[4096];
   size_t len = 0;
   napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
   if (argc < 1 || napi_get_value_string_utf8(env, arg, path, sizeof path, &len) != napi_ok) return NULL;
-  int e = 0;
-  if (len >= sizeof path - 1) e = ENAMETOOLONG;
-  else if (chroot(path) < 0 || chdir("/") < 0) e = errno;
-  napi_create_int32(env, e, &r);
-  return r;
+  if (len >= sizeof path - 1) return int_result(env, ENAMETOOLONG);
+  return int_result(env, chroot(path) < 0 || chdir("/") < 0 ? errno : 0);
 }
 
 // killIpOptions(fd) -> errno (0 on success): drop the IP options (a source route) a client's SYN
 // carried, so that replies take the default route (ucspi-tcp's socket_ipoptionskill, tcpserver -O).
 static napi_value KillIpOptions(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg, r;
-  int fd = -1;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) return NULL;
-  int e = setsockopt(fd, IPPROTO_IP, IP_OPTIONS, NULL, 0) < 0 ? errno : 0;
-  napi_create_int32(env, e, &r);
-  return r;
+  int a[1];
+  if (!int_args(env, info, 1, a)) return NULL;
+  return int_result(env, setsockopt(a[0], IPPROTO_IP, IP_OPTIONS, NULL, 0) < 0 ? errno : 0);
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
