@@ -4,8 +4,9 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { run, tempDir } from '@ucspi/testkit';
+import { createTestPki, run, tempDir } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type Running, sleep, startServer, stopAll, talkTls } from './_helpers.js';
 
@@ -23,16 +24,16 @@ const NOBODY = '65534';
 function startJailed(args: string[], extra: Record<string, string> = {}): Promise<Running> {
   const jail = join(tmp.path, 'jail');
   mkdirSync(jail, { recursive: true });
+  // The development certificate unless `extra` names one.
+  const { CERTFILE: _c, KEYFILE: _k, ...inherited } = process.env;
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...inherited,
     XDG_CACHE_HOME: join(tmp.path, 'cache'),
     SSL_CHROOT: jail,
     SSL_UID: NOBODY,
     SSL_GID: NOBODY,
     ...extra,
   };
-  delete env.CERTFILE;
-  delete env.KEYFILE;
   // -l: no DNS lookup of the local address.
   return startServer(process.execPath, [ourBin, '-l', 'localhost', ...args], env);
 }
@@ -155,6 +156,36 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
     expect(out).toContain('got hello-tls\n');
     await sleep(100);
     expect(s.stderr()).toMatch(/^sslserver: tls \d+ accept$/m);
+    expect(await s.stop()).toBe(0);
+  });
+
+  it('-m through the handler: a client without a certificate gets nothing, one with it is served', async () => {
+    const pki = createTestPki(join(tmp.path, 'pki'));
+    const s = await startJailed(['-1', '-v', '-m', '-H', '-R', '127.0.0.1', '0', 'echo', 'secret'], {
+      CERTFILE: pki.serverCert,
+      KEYFILE: pki.serverKey,
+      CAFILE: pki.caBundle,
+    });
+    expect((await talkTls(s.port).catch(() => Buffer.alloc(0))).toString()).toBe('');
+    const withCert = await new Promise<string>((resolve, reject) => {
+      const c = tlsConnect({
+        host: '127.0.0.1',
+        port: s.port,
+        ca: readFileSync(pki.caBundle),
+        cert: readFileSync(pki.clientCert),
+        key: readFileSync(pki.clientKey),
+        servername: 'localhost',
+      });
+      let out = '';
+      c.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
+      c.on('error', reject);
+      c.on('end', () => resolve(out));
+    });
+    expect(withCert).toBe('secret\n');
+    await sleep(100);
+    expect(s.stderr()).toMatch(/^sslserver: error: no client certificate$/m);
     expect(await s.stop()).toBe(0);
   });
 
