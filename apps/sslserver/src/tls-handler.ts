@@ -195,6 +195,10 @@ async function handler(): Promise<void> {
       }
     }
   });
+  // A supervisor that signals the whole process group (systemd's default) reaches this process
+  // too: its end comes from the server instead, through the IPC channel closing, so that the
+  // server does not take its exit for a crash and the connections in progress can finish.
+  process.on('SIGTERM', () => undefined);
   // The server is gone: nothing more can come; connections in progress finish on their own.
   process.on('disconnect', () => {
     if (conns.size === 0) process.exit(0);

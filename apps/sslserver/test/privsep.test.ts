@@ -189,6 +189,37 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
     expect(await s.stop()).toBe(0);
   });
 
+  it('SIGTERM to the whole process group (systemd) exits 0; the handler finishes its connection', async () => {
+    const s = await startJailed([
+      '-1',
+      '-Q',
+      '-H',
+      '-R',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'read x; echo "got $x"',
+    ]);
+    const handler = handlerOf(s.proc.pid!);
+    expect(handler).toBeDefined();
+    // A connection in progress: handshake done, the program waiting for its line.
+    const c = tlsConnect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false, allowHalfOpen: true });
+    let out = '';
+    c.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const ended = new Promise<void>((resolve) => c.on('end', () => resolve()));
+    await new Promise<void>((resolve) => c.once('secureConnect', () => resolve()));
+    await sleep(200);
+    process.kill(handler!, 'SIGTERM');
+    expect(await s.stop()).toBe(0);
+    c.write('late\n');
+    await ended;
+    c.end();
+    expect(out).toBe('got late\n');
+  });
+
   it('exits 111 when its handler dies, for the supervisor to restart it', async () => {
     const s = await startJailed(['-1', '-Q', '-H', '-R', '127.0.0.1', '0', 'cat']);
     const handler = handlerOf(s.proc.pid!);
