@@ -47,6 +47,9 @@ export async function listenPausable(
       resolve();
     });
   });
+  // An accept that fails (EMFILE: out of descriptors; libuv has then accepted and closed that
+  // connection) is no reason to stop serving: as tcpserver, go on with the next one.
+  server.on('error', () => undefined);
   const bound = server.address();
   const own = handleFd(server);
   const master = native && own !== undefined ? native.dup(own) : -1;
