@@ -335,6 +335,12 @@ async function serve(
         clearTimeout(timer);
         resolve(false);
       });
+      // The client's EOF before the handshake finished: it never will. With allowHalfOpen there is
+      // no 'close' then, and the slot would stay taken until -T.
+      tlsSocket.once('end', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
       tlsSocket.once('error', () => {
         clearTimeout(timer);
         resolve(false);

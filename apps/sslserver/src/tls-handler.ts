@@ -126,6 +126,8 @@ async function handler(): Promise<void> {
     const timer = setTimeout(fail, init.handshakeTimeoutMs);
     tlsSocket.once('close', fail);
     tlsSocket.once('error', fail);
+    // EOF before the handshake finished (allowHalfOpen: no 'close' follows).
+    tlsSocket.once('end', fail);
     tlsSocket.once('secure', () => {
       if (settled) return;
       settled = true;
@@ -153,7 +155,10 @@ async function handler(): Promise<void> {
   const channel = (id: number, which: 'input' | 'output', socket: Socket) => {
     const c = conns.get(id);
     if (!c) {
+      // Its connection failed or was aborted meanwhile: the program gets EOF, and the server
+      // still hears that this connection is done (it waits for that to free the slot).
       socket.destroy();
+      send({ op: 'done', id, idle: false });
       return;
     }
     socket.allowHalfOpen = true;

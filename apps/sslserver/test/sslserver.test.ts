@@ -192,6 +192,30 @@ describe('our sslserver through TLS', () => {
     expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
   }, 20_000);
 
+  it('a client that closes during the handshake frees its slot at once, not after -T', async () => {
+    // -T 20: waiting for the timeout would take far longer than this test allows.
+    const s = await startOurs(['-1', '-v', '-H', '-R', '-T', '20', '127.0.0.1', '0', 'cat']);
+    // Each client closes as soon as its side of the TLS 1.3 handshake is done: the server then
+    // sees EOF before the client's Finished (a scanner does this).
+    await Promise.all(
+      Array.from(
+        { length: 10 },
+        () =>
+          new Promise<void>((resolve) => {
+            const c = tlsConnect({ port: s.port, host: '127.0.0.1', rejectUnauthorized: false }, () =>
+              c.destroy(),
+            );
+            c.on('error', () => undefined);
+            c.on('close', () => resolve());
+          }),
+      ),
+    );
+    await sleep(1000);
+    const lines = s.stderr().trim().split('\n');
+    expect(lines.pop()).toBe('sslserver: status 0/40/0');
+    expect((await talkTls(s.port, 'still here\n')).toString()).toBe('still here\n');
+  });
+
   it.runIf(toolAvailable('openssl'))('talks to openssl s_client', async () => {
     const s = await startOurs([
       '-1',

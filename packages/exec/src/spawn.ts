@@ -511,6 +511,16 @@ export function pumpStreams(
     // A socket accepted with pauseOnConnect stays paused until resumed explicitly.
     stream.resume();
     (from as NodeJS.ReadableStream).resume();
+    // The connection may have gone before the pump started (a client that resets right after its
+    // handshake, while the program was being started): its 'close' has been emitted already and
+    // will not come again. Without this the program would wait for input until -w.
+    if (stream.destroyed) {
+      if (stream.errored) finishAll();
+      else {
+        endTo();
+        downEnded();
+      }
+    }
   });
 }
 

@@ -297,6 +297,21 @@ describe('pumpStreams', () => {
     expect(Buffer.concat(written).toString()).toBe('abc');
   });
 
+  it("a connection gone before the pump started ends the program's input at once", async () => {
+    const stream = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+    stream.destroy();
+    await new Promise((r) => setImmediate(r)); // its 'close' is over
+    let ended = false;
+    const to = new Writable({ write: (_c, _e, cb) => cb() });
+    to.on('finish', () => {
+      ended = true;
+    });
+    const from = new PassThrough();
+    const done = nativeExec.pumpStreams(stream, from, to);
+    await done;
+    expect(ended).toBe(true);
+  });
+
   it('writes everything to the program before it closes its input', async () => {
     const received: Buffer[] = [];
     const stream = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
