@@ -490,6 +490,14 @@ async function serve(
 
   const handle = async (socket: Socket): Promise<void> => {
     socket.on('error', () => undefined);
+    // A connection reset before it was accepted has no peer any more (getpeername fails): nobody
+    // is there to serve, so no program is started for it (the original, which learns the address
+    // from accept(), would run one that fails on its first write).
+    if (!peerAddress.get(socket) && !socket.remoteAddress) {
+      socket.destroy();
+      release();
+      return;
+    }
     // -O (the default): replies ignore a source route the client's SYN carried; -o keeps it.
     if (!opts.ipOptions) killIpOptions(socket);
     // -D: TCP_NODELAY. sslserver also sets it during the TLS handshake with -d (see nagleAfterHandshake).

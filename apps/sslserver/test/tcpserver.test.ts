@@ -137,6 +137,43 @@ describe('our tcpserver', () => {
     }
   });
 
+  it('connections reset before they are accepted start no program and leave no empty address in the log', async () => {
+    const s = await startServer(process.execPath, [
+      ourBin,
+      '-1',
+      '-v',
+      '-H',
+      '-R',
+      '-l',
+      'x',
+      '127.0.0.1',
+      '0',
+      'echo',
+      'hi',
+    ]);
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<void>((resolve) => {
+            const c = netConnect(s.port, '127.0.0.1', () => {
+              c.resetAndDestroy();
+              resolve();
+            });
+            c.on('error', () => resolve());
+          }),
+      ),
+    );
+    await sleep(500);
+    expect(await talk(s.port)).toBe('hi\n');
+    await sleep(100);
+    const log = s.stderr();
+    // A program started for a connection whose peer was unknown logged `pid N from ` and `:::0`.
+    expect(log).not.toMatch(/ from $/m);
+    expect(log).not.toMatch(/ :::0$/m);
+    expect(log.trim().split('\n').pop()).toBe('tcpserver: status: 0/40');
+  });
+
   it('-c defers the (n+1)th program until one ends', async () => {
     const s = await startServer(process.execPath, [
       ourBin,
