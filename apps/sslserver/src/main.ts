@@ -27,6 +27,7 @@ import {
 import { identLookup } from '@ucspi/ident';
 import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
+import { tlsHandshake } from './handshake.js';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
 import { HandlerStartError, type SecureResult, startTlsHandler, type TlsHandler } from './privsep.js';
 
@@ -285,8 +286,8 @@ async function serve(
   if (name === 'sslserver' && env.MAXCONIP !== undefined && !/^\d+$/.test(env.MAXCONIP))
     throw new FatalError(`MAXCONIP must be a whole number, not ${env.MAXCONIP}`, false);
   const perIp = new Map<string, number>();
-  // -c: a connection beyond the limit is accepted but held, unread, until a slot frees; its
-  // program starts only then (the original leaves it in the kernel's backlog, which Node.js cannot).
+  // -c: connections libuv had already accepted when the last slot was taken (the listener is paused
+  // then, see onConnection) are held here, unread, until a slot frees.
   const waiting: Socket[] = [];
   // Twice per connection: the line is only built when -v asks for it.
   const status = () => {
@@ -324,28 +325,24 @@ async function serve(
   };
 
   /** Wait for the TLS handshake, at most -T seconds. */
-  const handshake = (tlsSocket: TLSSocket) =>
-    new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), opts.handshakeTimeout * 1000);
-      tlsSocket.once('secure', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      tlsSocket.once('close', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-      // The client's EOF before the handshake finished: it never will. With allowHalfOpen there is
-      // no 'close' then, and the slot would stay taken until -T.
-      tlsSocket.once('end', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-      tlsSocket.once('error', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+  const handshake = (tlsSocket: TLSSocket) => tlsHandshake(tlsSocket, opts.handshakeTimeout * 1000);
+
+  /**
+   * The man page's line for a failed handshake: `sslserver: error: (111) unable to accept TLS for
+   * pid: PID REASON`, REASON in OpenSSL's words when there is one. Before its handshake a normal
+   * connection has no program yet: the server's pid stands in for it, as for a deny.
+   */
+  const acceptFailed = (pid: number, reason: string | undefined) => {
+    if (opts.verbosity > 0)
+      io.stderr.write(
+        `${name}: error: (111) unable to accept TLS for pid: ${pid}${reason ? ` ${reason}` : ''}\n`,
+      );
+  };
+
+  /** With -m/-z and -v, after an accepted client certificate (the man page's info line). */
+  const logClientCert = (pid: number) => {
+    if (opts.clientCert !== 'none') log(`info: valid client cert received for pid: ${pid}`);
+  };
 
   /**
    * sslserver -n (UCSPI-TLS): the program talks plaintext on the raw socket (fd 0/1) and writes
@@ -405,11 +402,12 @@ async function serve(
       });
       const r = await secure;
       if (!r.ok) {
-        tlsFailed(r, `(111) unable to accept TLS for pid: ${run.pid}`);
+        tlsFailed(r, run.pid);
         handler.abort(id);
         closeAll();
         run.kill('SIGTERM');
       } else {
+        logClientCert(run.pid);
         logTls(run.pid, r.protocol, r.cipher);
         if (request === 'Y') run.control.write(encodeEnvList(r.env ?? {}));
         const { idle } = await handler.pump(id, run.read, run.write);
@@ -422,16 +420,17 @@ async function serve(
       socket.setNoDelay(true);
       const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
       tlsSocket.on('error', () => undefined);
-      const peer = (await handshake(tlsSocket)) ? tls.checkPeer(tlsSocket, remoteHost) : undefined;
+      const shake = await handshake(tlsSocket);
+      const peer = shake.ok ? tls.checkPeer(tlsSocket, remoteHost) : undefined;
       if (!peer?.ok) {
-        if (opts.verbosity > 0)
-          io.stderr.write(
-            `${name}: error: ${peer ? (peer.reason ?? 'client certificate rejected') : `(111) unable to accept TLS for pid: ${run.pid}`}\n`,
-          );
+        if (!peer) acceptFailed(run.pid, shake.reason);
+        else if (opts.verbosity > 0)
+          io.stderr.write(`${name}: error: ${peer.reason ?? 'client certificate rejected'}\n`);
         tlsSocket.destroy();
         closeAll();
         run.kill('SIGTERM');
       } else {
+        logClientCert(run.pid);
         logTlsSocket(run.pid, tlsSocket);
         if (request === 'Y') run.control.write(encodeEnvList(modSslEnv(tlsSocket)));
         await pumpStreams(
@@ -484,8 +483,10 @@ async function serve(
     logTls(pid, tlsSocket.getProtocol() ?? '', c.standardName ?? c.name);
   };
   /** A failed handshake or a refused client certificate, reported by the TLS handler. */
-  const tlsFailed = (r: SecureResult, handshakeError: string) => {
-    if (opts.verbosity > 0) io.stderr.write(`${name}: error: ${r.reason ?? handshakeError}\n`);
+  const tlsFailed = (r: SecureResult, pid: number) => {
+    if (r.handshake !== true) acceptFailed(pid, r.reason);
+    else if (opts.verbosity > 0)
+      io.stderr.write(`${name}: error: ${r.reason ?? 'client certificate rejected'}\n`);
   };
 
   const handle = async (socket: Socket): Promise<void> => {
@@ -621,10 +622,9 @@ async function serve(
     // sslserver: the TLS handshake only after the rules allowed the connection.
     const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
     tlsSocket.on('error', () => undefined);
-    const secured = await handshake(tlsSocket);
-    if (!secured) {
-      if (opts.verbosity > 0)
-        io.stderr.write(`${name}: error: (111) unable to accept TLS from ${remoteIp}\n`);
+    const shake = await handshake(tlsSocket);
+    if (!shake.ok) {
+      acceptFailed(process.pid, shake.reason);
       tlsSocket.destroy();
       socket.destroy();
       release();
@@ -657,6 +657,7 @@ async function serve(
     );
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
+    logClientCert(run.pid);
     logTlsSocket(run.pid, tlsSocket);
     run.done.then(() => run.kill('SIGTERM'));
     const st = await run.exited;
@@ -685,7 +686,7 @@ async function serve(
     });
     const r = await secure;
     if (!r.ok) {
-      tlsFailed(r, `(111) unable to accept TLS from ${remoteIp}`);
+      tlsFailed(r, process.pid);
       return;
     }
     const childVars = childEnvList(
@@ -704,6 +705,7 @@ async function serve(
     }
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
+    logClientCert(run.pid);
     logTls(run.pid, r.protocol, r.cipher);
     const done = h.pump(id, run.input, run.output);
     done.then(() => run.kill('SIGTERM'));

@@ -7,7 +7,9 @@ import type { AcceptMessage, FromHandler, HandlerInit, ToHandler } from './tls-h
 /** The handshake's outcome, as the handler reports it. */
 export interface SecureResult {
   ok: boolean;
-  /** Set when the handshake succeeded but the client certificate was refused. */
+  /** On failure: false when the handshake itself failed, true when the client certificate was refused. */
+  handshake?: boolean;
+  /** Why: OpenSSL's reason for a failed handshake, the refusal for a certificate. */
   reason?: string;
   protocol?: string;
   cipher?: string;

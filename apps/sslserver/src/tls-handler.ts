@@ -18,6 +18,7 @@ import { TLSSocket } from 'node:tls';
 import { modSslEnv } from '@ucspi/env';
 import { jail, pumpStreams } from '@ucspi/exec';
 import { type ClientCertPolicy, loadServerTls, type ServerTls } from '@ucspi/tls';
+import { tlsHandshake } from './handshake.js';
 
 /** The first message: what to load, where to confine, how to pump. */
 export interface HandlerInit {
@@ -61,7 +62,9 @@ export type FromHandler =
       op: 'secure';
       id: number;
       ok: boolean;
-      /** Why a client certificate was refused (the handshake itself succeeded). */
+      /** On failure: false when the handshake failed, true when the client certificate was refused. */
+      handshake?: boolean;
+      /** OpenSSL's reason for a failed handshake, the refusal for a certificate. */
       reason?: string;
       protocol?: string;
       cipher?: string;
@@ -113,30 +116,31 @@ async function handler(): Promise<void> {
     tlsSocket.on('error', () => undefined);
     const c: Conn = { tls: tlsSocket, raw: socket, banner: msg.banner };
     conns.set(msg.id, c);
-    let settled = false;
-    const fail = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      tlsSocket.destroy();
-      socket.destroy();
-      conns.delete(msg.id);
-      send({ op: 'secure', id: msg.id, ok: false });
-    };
-    const timer = setTimeout(fail, init.handshakeTimeoutMs);
-    tlsSocket.once('close', fail);
-    tlsSocket.once('error', fail);
-    // EOF before the handshake finished (allowHalfOpen: no 'close' follows).
-    tlsSocket.once('end', fail);
-    tlsSocket.once('secure', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
+    tlsHandshake(tlsSocket, init.handshakeTimeoutMs).then((shake) => {
+      if (!shake.ok) {
+        tlsSocket.destroy();
+        socket.destroy();
+        conns.delete(msg.id);
+        send({
+          op: 'secure',
+          id: msg.id,
+          ok: false,
+          handshake: false,
+          ...(shake.reason ? { reason: shake.reason } : {}),
+        });
+        return;
+      }
       const peer = serverTls.checkPeer(tlsSocket, msg.remoteHost);
       if (!peer.ok) {
         tlsSocket.destroy();
         conns.delete(msg.id);
-        send({ op: 'secure', id: msg.id, ok: false, reason: peer.reason ?? 'client certificate rejected' });
+        send({
+          op: 'secure',
+          id: msg.id,
+          ok: false,
+          handshake: true,
+          reason: peer.reason ?? 'client certificate rejected',
+        });
         return;
       }
       const cipher = tlsSocket.getCipher();

@@ -186,6 +186,14 @@ describe('our sslserver through TLS', () => {
     });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(Date.now() - t0).toBeLessThan(5000);
+    // The man page's error lines, with OpenSSL's reasons (the server's pid before any program).
+    const pid = s.proc.pid;
+    expect(s.stderr()).toMatch(
+      new RegExp(`^sslserver: error: \\(111\\) unable to accept TLS for pid: ${pid} http request$`, 'm'),
+    );
+    expect(s.stderr()).toMatch(
+      new RegExp(`^sslserver: error: \\(111\\) unable to accept TLS for pid: ${pid}$`, 'm'),
+    );
     // The server still works and every slot was freed.
     expect((await talkTls(s.port)).toString()).toBe('ok\n');
     await sleep(100);
