@@ -32,3 +32,16 @@ export function tlsHandshake(tlsSocket: TLSSocket, timeoutMs: number): Promise<H
     tlsSocket.once('close', () => finish({ ok: false }));
   });
 }
+
+/**
+ * Call `onError` once if TLS fails after the handshake (a bad record, an alert), and end the
+ * connection. node:tls reports such failures of a TLSSocket made around an accepted socket only as
+ * its internal `_tlsError` event (its 'error' is for sockets of a tls.Server), and leaves the
+ * socket open.
+ */
+export function onTlsFailure(tlsSocket: TLSSocket, onError: (reason: string | undefined) => void): void {
+  tlsSocket.once('_tlsError', (err: Error & { reason?: unknown }) => {
+    onError(typeof err.reason === 'string' ? err.reason : undefined);
+    tlsSocket.destroy();
+  });
+}

@@ -27,7 +27,7 @@ import {
 import { identLookup } from '@ucspi/ident';
 import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
-import { tlsHandshake } from './handshake.js';
+import { onTlsFailure, tlsHandshake } from './handshake.js';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
 import { HandlerStartError, type SecureResult, startTlsHandler, type TlsHandler } from './privsep.js';
 
@@ -339,6 +339,18 @@ async function serve(
       );
   };
 
+  /** The man page's line for a connection whose TLS failed after the handshake (reset, alert, bad record). */
+  const speakFailed = (pid: number, reason: string | undefined) => {
+    if (opts.verbosity > 0)
+      io.stderr.write(
+        `${name}: error: (111) unable to speak TLS for pid: ${pid}${reason ? ` ${reason}` : ''}\n`,
+      );
+  };
+  const opensslReason = (err: Error) => {
+    const reason = (err as { reason?: unknown }).reason;
+    return typeof reason === 'string' ? reason : undefined;
+  };
+
   /** With -m/-z and -v, after an accepted client certificate (the man page's info line). */
   const logClientCert = (pid: number) => {
     if (opts.clientCert !== 'none') log(`info: valid client cert received for pid: ${pid}`);
@@ -410,7 +422,8 @@ async function serve(
         logClientCert(run.pid);
         logTls(run.pid, r.protocol, r.cipher);
         if (request === 'Y') run.control.write(encodeEnvList(r.env ?? {}));
-        const { idle } = await handler.pump(id, run.read, run.write);
+        const { idle, error } = await handler.pump(id, run.read, run.write);
+        if (error !== undefined) speakFailed(run.pid, error || undefined);
         if (idle) run.kill('SIGTERM');
         closeAll();
       }
@@ -430,6 +443,7 @@ async function serve(
         closeAll();
         run.kill('SIGTERM');
       } else {
+        onTlsFailure(tlsSocket, (reason) => speakFailed(run.pid, reason));
         logClientCert(run.pid);
         logTlsSocket(run.pid, tlsSocket);
         if (request === 'Y') run.control.write(encodeEnvList(modSslEnv(tlsSocket)));
@@ -440,6 +454,7 @@ async function serve(
           {
             idleTimeoutMs: opts.idleTimeout * 1000,
             onIdleTimeout: () => run.kill('SIGTERM'),
+            onStreamError: (err) => speakFailed(run.pid, opensslReason(err)),
             ...nagleAfterHandshake(socket),
           },
           run.exited,
@@ -646,15 +661,19 @@ async function serve(
       opts.modSsl ? modSslEnv(tlsSocket) : {},
       rulesEnv,
     );
+    let pid = process.pid;
+    onTlsFailure(tlsSocket, (reason) => speakFailed(pid, reason));
     const run = await spawnPumped(
       tlsSocket,
       { argv: opts.prog, env: childVars },
       {
         idleTimeoutMs: opts.idleTimeout * 1000,
+        onStreamError: (err) => speakFailed(pid, opensslReason(err)),
         ...(opts.banner ? { banner: opts.banner } : {}),
         ...nagleAfterHandshake(socket),
       },
     );
+    pid = run.pid;
     log(`pid ${run.pid} from ${remoteIp}`);
     log(`ok ${run.pid} ${where}`);
     logClientCert(run.pid);
@@ -708,7 +727,10 @@ async function serve(
     logClientCert(run.pid);
     logTls(run.pid, r.protocol, r.cipher);
     const done = h.pump(id, run.input, run.output);
-    done.then(() => run.kill('SIGTERM'));
+    done.then(({ error }) => {
+      if (error !== undefined) speakFailed(run.pid, error || undefined);
+      run.kill('SIGTERM');
+    });
     const st = await run.exited;
     await done;
     logEnd(run.pid, st);

@@ -27,7 +27,7 @@ export interface TlsHandler {
    * reads; `output`: what it writes). Resolves when the handler has finished pumping; `idle` is
    * true when -w ended it.
    */
-  pump(id: number, input: Socket, output: Socket): Promise<{ idle: boolean }>;
+  pump(id: number, input: Socket, output: Socket): Promise<PumpResult>;
   /** Give up on a connection (the program could not be started). */
   abort(id: number): void;
   /** Resolves if the handler process dies while the server still needs it. */
@@ -43,6 +43,12 @@ function handlerFile(): string {
     import.meta.url,
   );
   return fileURLToPath(url);
+}
+
+/** How the handler's pump ended: `idle` when -w ended it; `error` (OpenSSL's reason, or '') when TLS failed. */
+export interface PumpResult {
+  idle: boolean;
+  error?: string;
 }
 
 /** Thrown when the handler could not load the certificates or confine itself. */
@@ -70,7 +76,7 @@ export async function startTlsHandler(
     serialization: 'json',
   });
   const secures = new Map<number, (r: SecureResult) => void>();
-  const pumps = new Map<number, (r: { idle: boolean }) => void>();
+  const pumps = new Map<number, (r: PumpResult) => void>();
   let closing = false;
   let onDeath: (why: string) => void = () => undefined;
   const died = new Promise<string>((resolve) => {
@@ -114,7 +120,7 @@ export async function startTlsHandler(
     } else if (msg.op === 'done') {
       const done = pumps.get(msg.id);
       pumps.delete(msg.id);
-      done?.({ idle: msg.idle });
+      done?.({ idle: msg.idle, ...(msg.error !== undefined ? { error: msg.error } : {}) });
     }
   });
   child.once('exit', (code, signal) => {

@@ -18,7 +18,7 @@ import { TLSSocket } from 'node:tls';
 import { modSslEnv } from '@ucspi/env';
 import { jail, pumpStreams } from '@ucspi/exec';
 import { type ClientCertPolicy, loadServerTls, type ServerTls } from '@ucspi/tls';
-import { tlsHandshake } from './handshake.js';
+import { onTlsFailure, tlsHandshake } from './handshake.js';
 
 /** The first message: what to load, where to confine, how to pump. */
 export interface HandlerInit {
@@ -70,7 +70,13 @@ export type FromHandler =
       cipher?: string;
       env?: Record<string, string>;
     }
-  | { op: 'done'; id: number; idle: boolean };
+  | {
+      op: 'done';
+      id: number;
+      idle: boolean;
+      /** TLS failed during the pump: OpenSSL's reason, or '' when it gave none. */
+      error?: string;
+    };
 
 interface Conn {
   /** Whether -B goes out before the program's output. */
@@ -94,16 +100,24 @@ async function handler(): Promise<void> {
     if (!init || !c.tls || !c.raw || !c.input || !c.output) return;
     const raw = c.raw;
     let idle = false;
+    let error: string | undefined;
+    onTlsFailure(c.tls, (reason) => {
+      error ??= reason ?? '';
+    });
     pumpStreams(c.tls, c.output, c.input, {
       idleTimeoutMs: init.idleTimeoutMs,
       onIdleTimeout: () => {
         idle = true;
       },
+      onStreamError: (err) => {
+        const reason = (err as { reason?: unknown }).reason;
+        error ??= typeof reason === 'string' ? reason : '';
+      },
       ...(c.banner && init.banner ? { banner: init.banner } : {}),
       ...(init.nagle ? { onFirstOutput: () => raw.setNoDelay(false) } : {}),
     }).then(() => {
       conns.delete(id);
-      send({ op: 'done', id, idle });
+      send({ op: 'done', id, idle, ...(error !== undefined ? { error } : {}) });
     });
   };
 

@@ -200,6 +200,25 @@ describe('our sslserver through TLS', () => {
     expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
   }, 20_000);
 
+  it('a bad record after the handshake: the man page\'s "unable to speak TLS" line, the program ended', async () => {
+    const s = await startOurs(['-1', '-v', '-H', '-R', '127.0.0.1', '0', 'sh', '-c', 'echo ready; exec cat']);
+    await new Promise<void>((resolve) => {
+      const raw = netConnect(s.port, '127.0.0.1');
+      const t = tlsConnect({ socket: raw, rejectUnauthorized: false });
+      t.on('error', () => undefined);
+      raw.on('error', () => undefined);
+      // Once the program speaks (the handshake is over on both sides): an application-data record
+      // whose authentication tag cannot be right.
+      t.once('data', () =>
+        raw.write(Buffer.from('170303001500112233445566778899aabbccddeeff0011223344', 'hex')),
+      );
+      raw.on('close', () => resolve());
+    });
+    await sleep(300);
+    expect(s.stderr()).toMatch(/^sslserver: error: \(111\) unable to speak TLS for pid: \d+ \S.*$/m);
+    expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
+  });
+
   it('a client that closes during the handshake frees its slot at once, not after -T', async () => {
     // -T 20: waiting for the timeout would take far longer than this test allows.
     const s = await startOurs(['-1', '-v', '-H', '-R', '-T', '20', '127.0.0.1', '0', 'cat']);

@@ -332,6 +332,11 @@ export interface PumpOptions {
    * output was full). {@link spawnPumped} grows the pipe then (see growPipe).
    */
   onPressure?: (side: 'to' | 'from') => void;
+  /**
+   * Called when `stream` fails (a reset, a TLS alert or a bad record), before everything is
+   * destroyed: sslserver logs `unable to speak TLS for pid: PID REASON` then.
+   */
+  onStreamError?: (err: Error) => void;
 }
 
 /**
@@ -469,7 +474,10 @@ export function pumpStreams(
     });
     stream.on('end', endTo);
     // A broken connection (reset, TLS error): nothing more can come or go.
-    stream.on('error', () => finishAll());
+    stream.on('error', (err: Error) => {
+      if (!finished) options.onStreamError?.(err);
+      finishAll();
+    });
     stream.on('close', () => {
       // Closed without an error: the program still gets what was read, then EOF.
       endTo();
@@ -515,8 +523,10 @@ export function pumpStreams(
     // handshake, while the program was being started): its 'close' has been emitted already and
     // will not come again. Without this the program would wait for input until -w.
     if (stream.destroyed) {
-      if (stream.errored) finishAll();
-      else {
+      if (stream.errored) {
+        options.onStreamError?.(stream.errored);
+        finishAll();
+      } else {
         endTo();
         downEnded();
       }
