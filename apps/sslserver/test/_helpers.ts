@@ -54,7 +54,11 @@ export function startServer(
           stderr: () => err,
           stop: () => {
             proc.kill('SIGTERM');
-            return exited;
+            // A process that does not end on SIGTERM within 5 s (a program started with the signal
+            // blocked, as Node.js's child_process.spawn sometimes does here) is killed: a test may
+            // fail, never hang.
+            const hard = setTimeout(() => proc.kill('SIGKILL'), 5000);
+            return exited.finally(() => clearTimeout(hard));
           },
         };
         running.push(r);
