@@ -23,9 +23,10 @@ export function tlsHandshake(tlsSocket: TLSSocket, timeoutMs: number): Promise<H
     };
     const timer = setTimeout(() => finish({ ok: false }), timeoutMs);
     tlsSocket.once('secure', () => finish({ ok: true }));
-    tlsSocket.once('error', (err: Error & { reason?: unknown }) =>
-      finish(typeof err.reason === 'string' ? { ok: false, reason: err.reason } : { ok: false }),
-    );
+    tlsSocket.once('error', (err: Error) => {
+      const reason = opensslReason(err);
+      finish(reason ? { ok: false, reason } : { ok: false });
+    });
     // The client's EOF before the handshake finished: it never will. With allowHalfOpen there is
     // no 'close' then, and the slot would stay taken until -T.
     tlsSocket.once('end', () => finish({ ok: false, reason: 'unexpected eof while reading' }));
@@ -34,14 +35,17 @@ export function tlsHandshake(tlsSocket: TLSSocket, timeoutMs: number): Promise<H
 }
 
 /**
- * Call `onError` once if TLS fails after the handshake (a bad record, an alert), and end the
- * connection. node:tls reports such failures of a TLSSocket made around an accepted socket only as
+ * Make TLS failing after the handshake (a bad record, an alert) an 'error' of `tlsSocket`, which
+ * ends it: node:tls reports such failures of a TLSSocket made around an accepted socket only as
  * its internal `_tlsError` event (its 'error' is for sockets of a tls.Server), and leaves the
- * socket open.
+ * socket open. The pump then sees the error as it sees a reset.
  */
-export function onTlsFailure(tlsSocket: TLSSocket, onError: (reason: string | undefined) => void): void {
-  tlsSocket.once('_tlsError', (err: Error & { reason?: unknown }) => {
-    onError(typeof err.reason === 'string' ? err.reason : undefined);
-    tlsSocket.destroy();
-  });
+export function surfaceTlsErrors(tlsSocket: TLSSocket): void {
+  tlsSocket.once('_tlsError', (err: Error) => tlsSocket.destroy(err));
+}
+
+/** OpenSSL's reason for an error of node:tls (ERR_reason_error_string), if it has one. */
+export function opensslReason(err: Error): string | undefined {
+  const reason = (err as { reason?: unknown }).reason;
+  return typeof reason === 'string' ? reason : undefined;
 }

@@ -27,7 +27,7 @@ import {
 import { identLookup } from '@ucspi/ident';
 import { errorStr, type RuleMatch, RulesFile } from '@ucspi/rules';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
-import { onTlsFailure, tlsHandshake } from './handshake.js';
+import { opensslReason, surfaceTlsErrors, tlsHandshake } from './handshake.js';
 import { parseOptions, type ServerFlavour, type ServerOptions, USAGE, UsageError } from './options.js';
 import { HandlerStartError, type SecureResult, startTlsHandler, type TlsHandler } from './privsep.js';
 
@@ -332,23 +332,19 @@ async function serve(
    * pid: PID REASON`, REASON in OpenSSL's words when there is one. Before its handshake a normal
    * connection has no program yet: the server's pid stands in for it, as for a deny.
    */
-  const acceptFailed = (pid: number, reason: string | undefined) => {
+  const tlsError = (verb: 'accept' | 'speak', pid: number, reason: string | undefined) => {
     if (opts.verbosity > 0)
       io.stderr.write(
-        `${name}: error: (111) unable to accept TLS for pid: ${pid}${reason ? ` ${reason}` : ''}\n`,
+        `${name}: error: (111) unable to ${verb} TLS for pid: ${pid}${reason ? ` ${reason}` : ''}\n`,
       );
   };
-
+  const acceptFailed = (pid: number, reason: string | undefined) => tlsError('accept', pid, reason);
   /** The man page's line for a connection whose TLS failed after the handshake (reset, alert, bad record). */
-  const speakFailed = (pid: number, reason: string | undefined) => {
-    if (opts.verbosity > 0)
-      io.stderr.write(
-        `${name}: error: (111) unable to speak TLS for pid: ${pid}${reason ? ` ${reason}` : ''}\n`,
-      );
-  };
-  const opensslReason = (err: Error) => {
-    const reason = (err as { reason?: unknown }).reason;
-    return typeof reason === 'string' ? reason : undefined;
+  const speakFailed = (pid: number, reason: string | undefined) => tlsError('speak', pid, reason);
+
+  /** A client certificate refused under -m/-z (`no client certificate`, ...). */
+  const certRefused = (reason: string | undefined) => {
+    if (opts.verbosity > 0) io.stderr.write(`${name}: error: ${reason ?? 'client certificate rejected'}\n`);
   };
 
   /** With -m/-z and -v, after an accepted client certificate (the man page's info line). */
@@ -403,10 +399,13 @@ async function serve(
     if (request !== 'y' && request !== 'Y') {
       // No TLS requested: the program keeps the plain socket; only our copy is closed.
       closeAll();
-    } else if (handler) {
-      run.control.pause();
-      run.reclaimSocket();
-      socket.setNoDelay(true);
+      logEnd(run.pid, await run.exited);
+      return;
+    }
+    run.control.pause();
+    run.reclaimSocket();
+    socket.setNoDelay(true);
+    if (handler) {
       const { id, secure } = handler.accept(socket, {
         ...(remoteHost !== undefined ? { remoteHost } : {}),
         modSsl: request === 'Y',
@@ -428,22 +427,18 @@ async function serve(
         closeAll();
       }
     } else {
-      run.control.pause();
-      run.reclaimSocket();
-      socket.setNoDelay(true);
       const tlsSocket = new TLSSocket(socket, { isServer: true, ...tls.serverOptions });
       tlsSocket.on('error', () => undefined);
       const shake = await handshake(tlsSocket);
       const peer = shake.ok ? tls.checkPeer(tlsSocket, remoteHost) : undefined;
       if (!peer?.ok) {
         if (!peer) acceptFailed(run.pid, shake.reason);
-        else if (opts.verbosity > 0)
-          io.stderr.write(`${name}: error: ${peer.reason ?? 'client certificate rejected'}\n`);
+        else certRefused(peer.reason);
         tlsSocket.destroy();
         closeAll();
         run.kill('SIGTERM');
       } else {
-        onTlsFailure(tlsSocket, (reason) => speakFailed(run.pid, reason));
+        surfaceTlsErrors(tlsSocket);
         logClientCert(run.pid);
         logTlsSocket(run.pid, tlsSocket);
         if (request === 'Y') run.control.write(encodeEnvList(modSslEnv(tlsSocket)));
@@ -500,8 +495,7 @@ async function serve(
   /** A failed handshake or a refused client certificate, reported by the TLS handler. */
   const tlsFailed = (r: SecureResult, pid: number) => {
     if (r.handshake !== true) acceptFailed(pid, r.reason);
-    else if (opts.verbosity > 0)
-      io.stderr.write(`${name}: error: ${r.reason ?? 'client certificate rejected'}\n`);
+    else certRefused(r.reason);
   };
 
   const handle = async (socket: Socket): Promise<void> => {
@@ -647,8 +641,7 @@ async function serve(
     }
     const peer = tls.checkPeer(tlsSocket, remoteHost);
     if (!peer.ok) {
-      if (opts.verbosity > 0)
-        io.stderr.write(`${name}: error: ${peer.reason ?? 'client certificate rejected'}\n`);
+      certRefused(peer.reason);
       tlsSocket.destroy();
       release();
       return;
@@ -661,8 +654,10 @@ async function serve(
       opts.modSsl ? modSslEnv(tlsSocket) : {},
       rulesEnv,
     );
+    // The pump may meet an error of the connection before spawnPumped returns (the connection
+    // failed while the program was being started): the server's pid stands in until then.
     let pid = process.pid;
-    onTlsFailure(tlsSocket, (reason) => speakFailed(pid, reason));
+    surfaceTlsErrors(tlsSocket);
     const run = await spawnPumped(
       tlsSocket,
       { argv: opts.prog, env: childVars },

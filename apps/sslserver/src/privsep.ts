@@ -2,19 +2,16 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { AcceptMessage, FromHandler, HandlerInit, ToHandler } from './tls-handler.js';
+import type {
+  AcceptMessage,
+  FromHandler,
+  HandlerInit,
+  PumpResult,
+  SecureResult,
+  ToHandler,
+} from './tls-handler.js';
 
-/** The handshake's outcome, as the handler reports it. */
-export interface SecureResult {
-  ok: boolean;
-  /** On failure: false when the handshake itself failed, true when the client certificate was refused. */
-  handshake?: boolean;
-  /** Why: OpenSSL's reason for a failed handshake, the refusal for a certificate. */
-  reason?: string;
-  protocol?: string;
-  cipher?: string;
-  env?: Record<string, string>;
-}
+export type { PumpResult, SecureResult } from './tls-handler.js';
 
 export interface TlsHandler {
   /** Hand over an allowed connection's socket; resolves with the handshake's outcome. */
@@ -43,12 +40,6 @@ function handlerFile(): string {
     import.meta.url,
   );
   return fileURLToPath(url);
-}
-
-/** How the handler's pump ended: `idle` when -w ended it; `error` (OpenSSL's reason, or '') when TLS failed. */
-export interface PumpResult {
-  idle: boolean;
-  error?: string;
 }
 
 /** Thrown when the handler could not load the certificates or confine itself. */

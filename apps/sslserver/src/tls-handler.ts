@@ -18,7 +18,7 @@ import { TLSSocket } from 'node:tls';
 import { modSslEnv } from '@ucspi/env';
 import { jail, pumpStreams } from '@ucspi/exec';
 import { type ClientCertPolicy, loadServerTls, type ServerTls } from '@ucspi/tls';
-import { onTlsFailure, tlsHandshake } from './handshake.js';
+import { opensslReason, surfaceTlsErrors, tlsHandshake } from './handshake.js';
 
 /** The first message: what to load, where to confine, how to pump. */
 export interface HandlerInit {
@@ -55,34 +55,35 @@ export type ToHandler =
   | { op: 'input' | 'output'; id: number }
   | { op: 'abort'; id: number };
 
+/** The handshake's outcome, as the handler reports it. */
+export interface SecureResult {
+  ok: boolean;
+  /** On failure: false when the handshake itself failed, true when the client certificate was refused. */
+  handshake?: boolean;
+  /** Why: OpenSSL's reason for a failed handshake, the refusal for a certificate. */
+  reason?: string;
+  protocol?: string;
+  cipher?: string;
+  env?: Record<string, string>;
+}
+
+/** How the pump ended: `idle` when -w ended it; `error` (OpenSSL's reason, or '') when TLS failed. */
+export interface PumpResult {
+  idle: boolean;
+  error?: string;
+}
+
 export type FromHandler =
   | { op: 'ready' }
   | { op: 'fatal'; message: string; temporary: boolean }
-  | {
-      op: 'secure';
-      id: number;
-      ok: boolean;
-      /** On failure: false when the handshake failed, true when the client certificate was refused. */
-      handshake?: boolean;
-      /** OpenSSL's reason for a failed handshake, the refusal for a certificate. */
-      reason?: string;
-      protocol?: string;
-      cipher?: string;
-      env?: Record<string, string>;
-    }
-  | {
-      op: 'done';
-      id: number;
-      idle: boolean;
-      /** TLS failed during the pump: OpenSSL's reason, or '' when it gave none. */
-      error?: string;
-    };
+  | ({ op: 'secure'; id: number } & SecureResult)
+  | ({ op: 'done'; id: number } & PumpResult);
 
 interface Conn {
   /** Whether -B goes out before the program's output. */
   banner: boolean;
-  tls?: TLSSocket;
-  raw?: Socket;
+  tls: TLSSocket;
+  raw: Socket;
   input?: Socket;
   output?: Socket;
 }
@@ -97,21 +98,17 @@ async function handler(): Promise<void> {
   const conns = new Map<number, Conn>();
 
   const startPump = (id: number, c: Conn) => {
-    if (!init || !c.tls || !c.raw || !c.input || !c.output) return;
+    if (!init || !c.input || !c.output) return;
     const raw = c.raw;
     let idle = false;
     let error: string | undefined;
-    onTlsFailure(c.tls, (reason) => {
-      error ??= reason ?? '';
-    });
     pumpStreams(c.tls, c.output, c.input, {
       idleTimeoutMs: init.idleTimeoutMs,
       onIdleTimeout: () => {
         idle = true;
       },
       onStreamError: (err) => {
-        const reason = (err as { reason?: unknown }).reason;
-        error ??= typeof reason === 'string' ? reason : '';
+        error = opensslReason(err) ?? '';
       },
       ...(c.banner && init.banner ? { banner: init.banner } : {}),
       ...(init.nagle ? { onFirstOutput: () => raw.setNoDelay(false) } : {}),
@@ -153,10 +150,11 @@ async function handler(): Promise<void> {
           id: msg.id,
           ok: false,
           handshake: true,
-          reason: peer.reason ?? 'client certificate rejected',
+          ...(peer.reason !== undefined ? { reason: peer.reason } : {}),
         });
         return;
       }
+      surfaceTlsErrors(tlsSocket);
       const cipher = tlsSocket.getCipher();
       send({
         op: 'secure',
@@ -210,8 +208,8 @@ async function handler(): Promise<void> {
       case 'abort': {
         const c = conns.get(msg.id);
         conns.delete(msg.id);
-        c?.tls?.destroy();
-        c?.raw?.destroy();
+        c?.tls.destroy();
+        c?.raw.destroy();
         c?.input?.destroy();
         c?.output?.destroy();
         break;

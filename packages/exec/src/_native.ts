@@ -32,6 +32,15 @@ export interface NativeBinding {
   killIpOptions(fd: number): number;
 }
 
+/**
+ * The descriptor behind a net.Socket or net.Server (its libuv handle), or undefined when it has
+ * none (destroyed, closed, or not backed by a descriptor).
+ */
+export function handleFd(stream: object): number | undefined {
+  const fd = (stream as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
 /** Child descriptor slot values understood by the addon besides a parent descriptor. */
 export const FD_INHERIT = -1;
 export const FD_DEVNULL = -2;

@@ -1,3 +1,5 @@
+import { getSystemErrorName } from 'node:util';
+
 /** Stable error codes of @ucspi/exec. */
 export type ExecErrorCode = 'UCSPI_ERR_EXEC_SPAWN' | 'UCSPI_ERR_EXEC_IDLE_TIMEOUT' | 'UCSPI_ERR_EXEC_JAIL';
 
@@ -15,4 +17,15 @@ export class ExecError extends Error {
     this.temporary = temporary;
     if (cause !== undefined) this.cause = cause;
   }
+}
+
+/** A system error as Node.js builds them, from a positive errno the addon returned. */
+export function systemError(errno: number, syscall: string, path: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(-errno);
+  } catch {
+    code = `errno ${errno}`;
+  }
+  return Object.assign(new Error(`${syscall} ${path}: ${code}`), { code, errno: -errno, syscall, path });
 }

@@ -8,7 +8,7 @@
 // net.Server on a fresh duplicate. Without the addon pause() returns false and the caller must hold
 // the connections it accepts.
 import { createServer, type ListenOptions, type Server, type ServerOpts, type Socket } from 'node:net';
-import { native } from './_native.js';
+import { handleFd, native } from './_native.js';
 
 export interface PausableListener {
   /** The bound address (as net.Server's address()). */
@@ -23,11 +23,6 @@ export interface PausableListener {
   readonly paused: boolean;
   /** Close the listening socket for good. */
   close(): void;
-}
-
-function handleFd(server: Server): number | undefined {
-  const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /**

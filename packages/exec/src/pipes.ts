@@ -7,7 +7,7 @@
 // budget when the pipe closes.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { native } from './_native.js';
+import { handleFd, native } from './_native.js';
 
 const PAGE = 4096;
 /** The size a pipe grows to. */
@@ -49,8 +49,8 @@ export function growPipe(socket: Socket): boolean {
   if (!native) return false;
   const s = socket as Socket & { [grown]?: boolean };
   if (s[grown] || socket.destroyed) return false;
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return false;
+  const fd = handleFd(socket);
+  if (fd === undefined) return false;
   if (used + EXTRA_PAGES > budget()) return false;
   s[grown] = true;
   if (native.setPipeSize(fd, GROWN_PIPE_BYTES) < GROWN_PIPE_BYTES) return false;

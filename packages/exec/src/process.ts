@@ -1,9 +1,8 @@
 // Process-wide primitives Node.js does not offer, through the native addon: confining the current
 // process (chroot, then group and user) and dropping a connection's IP options.
 import type { Socket } from 'node:net';
-import { getSystemErrorName } from 'node:util';
-import { native } from './_native.js';
-import { ExecError } from './errors.js';
+import { handleFd, native } from './_native.js';
+import { ExecError, systemError } from './errors.js';
 
 /** What {@link jail} confines the current process to; every field is optional. */
 export interface JailSpec {
@@ -34,15 +33,7 @@ export function jail(spec: JailSpec): void {
         false,
       );
     const errno = native.chroot(spec.root);
-    if (errno) {
-      const code = getErrorName(errno);
-      throw new ExecError(
-        'UCSPI_ERR_EXEC_JAIL',
-        `unable to chroot to ${spec.root}: ${code}`,
-        true,
-        Object.assign(new Error(code), { code, errno: -errno, syscall: 'chroot' }),
-      );
-    }
+    if (errno) throw jailError(`chroot to ${spec.root}`, systemError(errno, 'chroot', spec.root));
   }
   if (spec.gid !== undefined) {
     try {
@@ -61,14 +52,6 @@ export function jail(spec: JailSpec): void {
   }
 }
 
-function getErrorName(errno: number): string {
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return `errno ${errno}`;
-  }
-}
-
 /** Whether {@link killIpOptions} can act here (the native addon is loaded). */
 export const canKillIpOptions: boolean = native !== undefined;
 
@@ -80,7 +63,7 @@ export const canKillIpOptions: boolean = native !== undefined;
  */
 export function killIpOptions(socket: Socket): boolean {
   if (!native) return false;
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return false;
+  const fd = handleFd(socket);
+  if (fd === undefined) return false;
   return native.killIpOptions(fd) === 0;
 }

@@ -3,9 +3,8 @@ import diagnostics from 'node:diagnostics_channel';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { getSystemErrorName } from 'node:util';
-import { FD_DEVNULL, FD_INHERIT, listenForChildren, native, watchChild } from './_native.js';
-import { ExecError } from './errors.js';
+import { FD_DEVNULL, FD_INHERIT, handleFd, listenForChildren, native, watchChild } from './_native.js';
+import { ExecError, systemError } from './errors.js';
 import { growPipe } from './pipes.js';
 
 const spawnChannel = diagnostics.channel('ucspi:exec:spawn');
@@ -107,22 +106,6 @@ function candidates(file: string, path: string | undefined): string[] {
   return (path ?? '/bin:/usr/bin').split(':').map((dir) => `${dir || '.'}/${file}`);
 }
 
-function execError(file: string, errno: number): NodeJS.ErrnoException {
-  const name = getSystemErrorName(-errno);
-  return Object.assign(new Error(`execve ${file}: ${name}`), {
-    code: name,
-    errno: -errno,
-    syscall: 'execve',
-    path: file,
-  });
-}
-
-/** The descriptor behind a net.Socket, or undefined when it has none that can be passed on. */
-function socketFd(socket: Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
 function finishRun(
   pid: number,
   argv: readonly string[],
@@ -148,7 +131,7 @@ function startNative(
   const fds: number[] = [];
   for (const slot of slots) {
     if (slot instanceof Socket) {
-      const fd = socketFd(slot);
+      const fd = handleFd(slot);
       if (fd === undefined) return undefined;
       fds.push(fd);
     } else if (slot === 'inherit') fds.push(FD_INHERIT);
@@ -186,7 +169,7 @@ function startNative(
           closeAll(childEnds);
           if (pid < 0) {
             closeAll(serverEnds);
-            const err = execError(file, errno);
+            const err = systemError(errno, 'execve', file);
             reject(new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to fork: ${err.code}`, true, err));
             return;
           }
@@ -208,7 +191,7 @@ function startNative(
               writableHighWaterMark: 256 * 1024,
             } as ConstructorParameters<typeof Socket>[0]);
           }
-          const error = errno ? execError(file, errno) : undefined;
+          const error = errno ? systemError(errno, 'execve', file) : undefined;
           let reaped = false;
           const exited = new Promise<ExitStatus>((done) => {
             watchChild(pid, (st) => {
@@ -599,7 +582,7 @@ export async function spawnUcspiTls(
     options.handOver ? [4, 5] : [],
   );
   const reclaimSocket = () => {
-    const fd = socketFd(socket);
+    const fd = handleFd(socket);
     if (native && fd !== undefined) native.setBlocking(fd, false);
   };
   return Object.assign(run, { control: pipes[3]!, read: pipes[4]!, write: pipes[5]!, reclaimSocket });
