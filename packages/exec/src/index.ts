@@ -8,6 +8,7 @@ export { canKillIpOptions, jail, killIpOptions } from './process.js';
 export type { ChildRun, ExitStatus, HandOverRun, ProgramSpec, PumpOptions, UcspiTlsRun } from './spawn.js';
 export {
   nativeSpawn,
+  PUMP_BUFFER_BYTES,
   pumpStreams,
   spawnHandOver,
   spawnOnSocket,

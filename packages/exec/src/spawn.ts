@@ -320,7 +320,17 @@ export interface PumpOptions {
    * destroyed: sslserver logs `unable to speak TLS for pid: PID REASON` then.
    */
   onStreamError?: (err: Error) => void;
+  /**
+   * How many bytes may wait in memory for each destination before its source is paused (default
+   * 256 KiB, {@link PUMP_BUFFER_BYTES}). A TLS socket's own high-water mark is 16 KiB: pausing there
+   * would stop and restart reading the program's output (two epoll_ctl calls and a JS turn) for
+   * every 64 KiB it writes.
+   */
+  bufferBytes?: number;
 }
+
+/** The default of {@link PumpOptions.bufferBytes}. */
+export const PUMP_BUFFER_BYTES = 256 * 1024;
 
 /**
  * sslserver's normal layout: the program's fd 0 and fd 1 are pipes, and the server pumps bytes
@@ -354,8 +364,8 @@ export async function spawnPumped(
 
 /**
  * Pump bytes between a connection and a pair of program pipes (`from` is what the program writes,
- * `to` what it reads). ws-style backpressure: pause the source when write() returns false,
- * resume on 'drain'. Each direction ends gracefully: the peer's EOF ends `to` once everything
+ * `to` what it reads). Backpressure: pause the source when write() returns false with at least
+ * `bufferBytes` waiting, resume on 'drain'. Each direction ends gracefully: the peer's EOF ends `to` once everything
  * has been written to the program (then its descriptor is closed: the program reads EOF); the
  * program's EOF ends `stream` once everything has been written to the peer (for TLS: then
  * close_notify and FIN). Resolves once both directions have ended (or the stream failed, or the
@@ -427,12 +437,17 @@ export function pumpStreams(
       stream.resume();
     });
     const resumeStream = () => stream.resume();
+    const limit = options.bufferBytes ?? PUMP_BUFFER_BYTES;
     const pressure = options.onPressure;
     let toPressed = false;
     let fromPressed = false;
     // TLS hands over at most 16 KiB at a time, several per network read: gather the records of one
     // pass of the poll phase into one writev, so the program wakes up once per batch, not per record.
-    const w = to as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void };
+    const w = to as NodeJS.WritableStream & {
+      cork?: () => void;
+      uncork?: () => void;
+      writableLength?: number;
+    };
     let corked = false;
     const uncork = () => {
       corked = false;
@@ -446,7 +461,7 @@ export function pumpStreams(
         w.cork();
         setImmediate(uncork);
       }
-      if (!to.write(chunk)) {
+      if (!to.write(chunk) && (w.writableLength ?? limit) >= limit) {
         if (pressure && !toPressed) {
           toPressed = true;
           pressure('to');
@@ -492,7 +507,7 @@ export function pumpStreams(
         firstOutput = undefined;
         ok = stream.write(chunk, () => cb());
       } else ok = stream.write(chunk);
-      if (!ok) {
+      if (!ok && stream.writableLength >= limit) {
         from.pause();
         stream.once('drain', resumeFrom);
       }

@@ -336,6 +336,47 @@ describe('pumpStreams', () => {
     await done;
     expect(Buffer.concat(received).toString()).toBe('xyz');
   });
+
+  it('lets bufferBytes wait for a peer with a small high-water mark, then pauses the program', async () => {
+    // A TLS socket's high-water mark is 16 KiB: pausing there would stop reading the program's
+    // output after every 64 KiB read. The pump waits for bufferBytes, and never lets more pile up.
+    const pending: Array<() => void> = [];
+    const stream = new Duplex({ read() {}, write: (_c, _e, cb) => pending.push(cb) });
+    const from = new PassThrough({ highWaterMark: 1 << 20 });
+    const to = new PassThrough();
+    to.resume();
+    const done = nativeExec.pumpStreams(stream, from, to, { bufferBytes: 256 * 1024 });
+    const tick = () => new Promise((r) => setImmediate(r));
+    const chunk = Buffer.alloc(64 * 1024, 'o');
+    for (let i = 0; i < 3; i++) from.write(chunk);
+    await tick();
+    expect(stream.writableLength).toBe(3 * 65536);
+    expect(from.isPaused()).toBe(false);
+    for (let i = 0; i < 3; i++) from.write(chunk);
+    await tick();
+    expect(from.isPaused()).toBe(true);
+    expect(stream.writableLength).toBe(4 * 65536); // the rest waits in the program's pipe
+    from.end();
+    stream.push(null);
+    while (!stream.writableFinished) {
+      while (pending.length) pending.shift()?.();
+      await tick();
+    }
+    await done;
+  });
+
+  it('pauses the peer once bufferBytes wait for a program that does not read', async () => {
+    const stream = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+    const to = new Writable({ highWaterMark: 16 * 1024, write() {} }); // never done
+    const from = new PassThrough();
+    void nativeExec.pumpStreams(stream, from, to, { bufferBytes: 256 * 1024 });
+    const chunk = Buffer.alloc(64 * 1024, 'i');
+    for (let i = 0; i < 6; i++) stream.push(chunk);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stream.isPaused()).toBe(true);
+    expect(to.writableLength).toBe(4 * 65536);
+    stream.destroy();
+  });
 });
 
 describe.runIf(nativeExec.nativeSpawn)('pipes under pressure (native addon)', () => {
