@@ -2,7 +2,7 @@
 // Debian's stunnel4 (exec = cat, and connect to a plain cat backend) and ucspi-tcp's tcpserver.
 // Metrics per server (medians of BENCH_RUNS rounds, each running every server once in turn): connections/s (BENCH_CONNS at concurrency 8, C client load.c), server
 // CPU per connection (utime+stime of the server and its reaped children, /proc/PID/stat), bulk MiB/s
-// through cat (BENCH_BULK_MB, load.c), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
+// through cat (BENCH_BULK_MB, load.c; median of BENCH_BULK_REPS transfers), Pss per idle connection (BENCH_IDLE held open, /proc/PID/smaps_rollup
 // of the server and its children), and small request/response latency p50/p99 (default Nagle).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ const BULK = Number(process.env.BENCH_BULK_MB ?? 256);
 // little noisy, as the TLS ones.
 const BULK_PLAIN = Number(process.env.BENCH_BULK_PLAIN_MB ?? 1024);
 const IDLE = Number(process.env.BENCH_IDLE ?? 200);
+const BULK_REPS = Number(process.env.BENCH_BULK_REPS ?? 5);
 const LAT = Number(process.env.BENCH_LATENCY ?? 2000);
 const WARM = Number(process.env.BENCH_WARM ?? 2000);
 const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
@@ -106,7 +107,8 @@ async function idleMemory(proto, port, pid, warm = true) {
   await sleep(500);
   // The programs' memory is exact; the server's own growth is noisy for a garbage-collected runtime
   // whose heap may shrink meanwhile: a shrink counts as zero, never as a saving.
-  return (loaded.children - base.children + Math.max(0, loaded.self - base.self)) / IDLE;
+  const own = Math.max(0, loaded.self - base.self);
+  return { pss: (loaded.children - base.children + own) / IDLE, pssOwn: own / IDLE };
 }
 
 /** One run of one server: a fresh process, warmed up, then every metric once. */
@@ -124,13 +126,16 @@ async function measureOnce(name, proto, launch) {
     const { seconds } = load('conns', proto, port, CONNS, 8);
     await sleep(300);
     const cpu = ((cpuOf(proc.pid) - c0) / CONNS) * 1000;
-    // Three transfers, the median: one transfer on this shared machine varies by ±30 %.
+    // Several transfers, the median: one transfer on this shared machine varies by ±30 %.
     const mib = median(
-      [0, 1, 2].map(() => load('bulk', proto, port, proto === 'plain' ? BULK_PLAIN : BULK).mibPerSecond),
+      Array.from(
+        { length: BULK_REPS },
+        () => load('bulk', proto, port, proto === 'plain' ? BULK_PLAIN : BULK).mibPerSecond,
+      ),
     );
     const lat = load('latency', proto, port, LAT);
-    const pss = await idleMemory(proto, port, proc.pid);
-    return { cps: CONNS / seconds, cpu, mib, pss, p50: lat.p50, p99: lat.p99 };
+    const { pss, pssOwn } = await idleMemory(proto, port, proc.pid);
+    return { cps: CONNS / seconds, cpu, mib, pss, pssOwn, p50: lat.p50, p99: lat.p99 };
   } catch (err) {
     throw new Error(`${name}: ${err.message}\n${proc.errText()}`);
   } finally {
@@ -143,7 +148,7 @@ async function measureOnce(name, proto, launch) {
 function medians(name, runs) {
   const m = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
   console.log(
-    `${name}: ${m.cps.toFixed(0)} conn/s, ${m.cpu.toFixed(2)} ms CPU/conn, ${m.mib.toFixed(0)} MiB/s, ${m.pss.toFixed(0)} KiB/idle conn, p50 ${m.p50.toFixed(2)} ms p99 ${m.p99.toFixed(2)} ms`,
+    `${name}: ${m.cps.toFixed(0)} conn/s, ${m.cpu.toFixed(2)} ms CPU/conn, ${m.mib.toFixed(0)} MiB/s, ${m.pss.toFixed(0)} KiB/idle conn (own ${m.pssOwn.toFixed(1)}), p50 ${m.p50.toFixed(2)} ms p99 ${m.p99.toFixed(2)} ms`,
   );
   return m;
 }
@@ -289,7 +294,7 @@ try {
       .trim()
       .match(/stunnel [\d.]+/) ?? ['stunnel'])[0];
     const row = (n, m) =>
-      `| ${n} | ${m.cps.toFixed(0)} | ${m.cpu.toFixed(2)} | ${m.mib.toFixed(0)} | ${m.pss.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} |`;
+      `| ${n} | ${m.cps.toFixed(0)} | ${m.cpu.toFixed(2)} | ${m.mib.toFixed(0)} | ${m.pss.toFixed(0)} | ${m.pssOwn.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} |`;
     const r = (a, b) => (a / b).toFixed(2);
     const ok = (cond) => (cond ? 'met' : 'not met');
     const section = `## sslserver and tcpserver
@@ -303,10 +308,10 @@ with OpenSSL (bench/server/load.c: 8 threads opening connections; one bulk conne
 stunnel connect mode forwards to ucspi-tcp's tcpserver running cat (its CPU and memory are not counted).
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'CPU'}), Node.js ${process.version}, ${stunnelVersion}; medians of ${RUNS} rounds,\neach running every server once in turn;
-${CONNS} connections at concurrency 8, ${BULK} MiB through cat (${BULK_PLAIN} MiB for the plain servers; median of 3 transfers per round), ${IDLE} idle connections, ${LAT} round trips.
+${CONNS} connections at concurrency 8, ${BULK} MiB through cat (${BULK_PLAIN} MiB for the plain servers; median of ${BULK_REPS} transfers per round), ${IDLE} idle connections, ${LAT} round trips.
 
-| server | conn/s | CPU ms/conn | MiB/s | Pss KiB per idle conn | latency p50 / p99 ms |
-| --- | --- | --- | --- | --- | --- |
+| server | conn/s | CPU ms/conn | MiB/s | Pss KiB per idle conn | of which the server's own | latency p50 / p99 ms |
+| --- | --- | --- | --- | --- | --- | --- |
 ${row('stunnel exec=cat', se)}
 ${row('stunnel connect', res['stunnel connect'])}
 ${row('**sslserver**', s)}
@@ -319,21 +324,25 @@ ${row('**tcpserver**', t)}
 | sslserver / stunnel exec, CPU per conn | ${r(s.cpu, se.cpu)} | ≤ 0.7 | ${ok(s.cpu / se.cpu <= 0.7)} |
 | sslserver / stunnel exec, bulk MiB/s | ${r(s.mib, se.mib)} | ≥ 1.6 | ${ok(s.mib / se.mib >= 1.6)} |
 | sslserver / stunnel exec, Pss per idle conn | ${r(s.pss, se.pss)} | ≤ 0.6 | ${ok(s.pss / se.pss <= 0.6)} |
+| sslserver / stunnel exec, the server's own Pss per idle conn (\`cat\` left out) | ${r(s.pssOwn, se.pssOwn)} | – | |
 | tcpserver / ucspi-tcp, conn/s | ${r(t.cps, u.cps)} | ≥ 0.7 | ${ok(t.cps / u.cps >= 0.7)} |
 | tcpserver / ucspi-tcp, bulk MiB/s | ${r(t.mib, u.mib)} | ≥ 0.95 | ${ok(t.mib / u.mib >= 0.95)} |
 
 Reading the figures. Every UCSPI server here runs \`cat\` per connection, as stunnel exec does: that
 program alone costs about 0.8 ms of CPU (exec, dynamic linking, exit) and 120 KiB of Pss (its private
 pages), the same for all, which is a floor under the CPU and memory columns: with it, the Pss ratio
-cannot go much below 0.8 however little the server itself keeps per connection (sslserver: about
-2 KiB). Programs are started by @ucspi/exec's native spawner (a clone sharing memory until execve,
+cannot go much below 0.8 however little the server itself keeps per connection (the column "of
+which the server's own" leaves the programs out; a garbage-collected server's share there can round
+to 0, when the idle connections fit into memory its warm-up left allocated). Programs are started by @ucspi/exec's native spawner (a clone sharing memory until execve,
 off the event loop: about 0.1 ms of server CPU, where child_process.spawn took 1 to 2 ms and blocked
 the event loop). The rest of sslserver's cost per connection is the TLS handshake in OpenSSL (about
 0.8 ms, 0.6 of it the RSA-2048 signature) and Node.js's TLS socket machinery and V8 (about 1 ms),
 all on one thread: stunnel spreads its handshakes over threads. Bulk data is bounded by the
 server's CPU per byte, mostly the kernel's copies and wake-ups through sockets and pipes (both
-servers copy every byte through the program's pipes twice) and AES-GCM both ways: sslserver moves
-1.2 to 1.6 times stunnel's rate. tcpserver hands the accepted socket itself to the program, so its
+servers copy every byte through the program's pipes twice) and AES-GCM both ways. sslserver's pump
+lets up to 256 KiB wait for one side before it pauses the other; pausing at the TLS socket's own
+16 KiB high-water mark, as it did until 2026-12-01, stopped and restarted the read of the program's
+output every 64 KiB, and the bulk ratio was 1.2 to 1.6 instead of 1.6 to 1.8. tcpserver hands the accepted socket itself to the program, so its
 data path is the original's and its bulk ratio is 1 up to the noise. Latency shows no Nagle
 delayed-ACK stall with the default -d (p99 well under 40 ms; sslserver keeps TCP_NODELAY until the
 first response). The machine is a shared 2-core VM whose host varies: single figures move by ±15 %
