@@ -29,6 +29,16 @@ interface Started {
   stop: () => Promise<number>;
 }
 
+/** A stream to give main() as stdout or stderr, and what has been written to it so far. */
+function capture(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (b: Buffer) => {
+    text += b.toString();
+  });
+  return { stream, text: () => text };
+}
+
 /** Start main() in-process; resolves once the port is printed. */
 async function start(
   flavour: 'tcpserver' | 'sslserver',
@@ -36,11 +46,7 @@ async function start(
   extraEnv: Record<string, string> = {},
 ): Promise<Started> {
   const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let log = '';
-  stderr.on('data', (b: Buffer) => {
-    log += b.toString();
-  });
+  const stderr = capture();
   let stop: () => void = () => undefined;
   const stopSignal = new Promise<void>((r) => {
     stop = r;
@@ -54,18 +60,18 @@ async function start(
   };
   const done = main(flavour, ['-1', ...argv], env, {
     stdout,
-    stderr,
+    stderr: stderr.stream,
     stopSignal,
   });
   const port = await Promise.race([
     new Promise<number>((r) => stdout.once('data', (b: Buffer) => r(Number(b.toString().trim())))),
     done.then((code) => {
-      throw new Error(`exited ${code}: ${log}`);
+      throw new Error(`exited ${code}: ${stderr.text()}`);
     }),
   ]);
   return {
     port,
-    log: () => log,
+    log: stderr.text,
     stop: async () => {
       stop();
       return done;
@@ -218,23 +224,16 @@ describe('tcpserver main() with the real libraries', () => {
 
   it('sslserver: a bad SSL_UID is a usage error (exit 100); a chroot that fails is fatal (exit 111)', async () => {
     const attempt = async (env: Record<string, string>) => {
-      const stderr = new PassThrough();
-      let log = '';
-      stderr.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      const stdout = new PassThrough();
-      let out = '';
-      stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-      });
+      const stderr = capture();
+      const stdout = capture();
       const code = await main(
         'sslserver',
         ['-1', '127.0.0.1', '0', 'true'],
         { XDG_CACHE_HOME: join(dir.path, 'cache'), ...env },
-        { stdout, stderr },
+        { stdout: stdout.stream, stderr: stderr.stream },
       );
-      return { code, log: log.replace(/^sslserver: warning: using a self-signed.*\n/m, ''), out };
+      const log = stderr.text().replace(/^sslserver: warning: using a self-signed.*\n/m, '');
+      return { code, log, out: stdout.text() };
     };
     expect(await attempt({ SSL_UID: 'nobody' })).toEqual({
       code: 100,
@@ -252,23 +251,16 @@ describe('tcpserver main() with the real libraries', () => {
 
   it('bind failure: djb wording, exit 111', async () => {
     const a = await start('tcpserver', ['-H', '-R', '127.0.0.1', '0', 'true']);
-    const stderr = new PassThrough();
-    let log = '';
-    stderr.on('data', (b: Buffer) => {
-      log += b.toString();
-    });
+    const stderr = capture();
     const code = await main(
       'tcpserver',
       ['-H', '-R', '127.0.0.1', String(a.port), 'true'],
       {},
-      {
-        stdout: new PassThrough(),
-        stderr,
-      },
+      { stdout: new PassThrough(), stderr: stderr.stream },
     );
     await a.stop();
     expect(code).toBe(111);
-    expect(log).toBe('tcpserver: fatal: unable to bind: address already used\n');
+    expect(stderr.text()).toBe('tcpserver: fatal: unable to bind: address already used\n');
   });
 });
 
@@ -402,19 +394,15 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
   });
 
   it('a MAXCONIP that is not a number is a fatal error (exit 100)', async () => {
-    const stderr = new PassThrough();
-    let log = '';
-    stderr.on('data', (b: Buffer) => {
-      log += b.toString();
-    });
+    const stderr = capture();
     const code = await main(
       'sslserver',
       ['127.0.0.1', '0', 'true'],
       { MAXCONIP: 'many', CERTFILE: pki.serverCert, KEYFILE: pki.serverKey },
-      { stdout: new PassThrough(), stderr },
+      { stdout: new PassThrough(), stderr: stderr.stream },
     );
     expect(code).toBe(100);
-    expect(log).toBe('sslserver: fatal: MAXCONIP must be a whole number, not many\n');
+    expect(stderr.text()).toBe('sslserver: fatal: MAXCONIP must be a whole number, not many\n');
   });
 
   it('talks to openssl s_client', async () => {

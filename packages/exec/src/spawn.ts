@@ -186,9 +186,6 @@ function startNative(
               // A channel to be handed to another process must not be read here: what the
               // program writes early would stay in this socket's buffer.
               pauseOnCreate: unread.includes(i),
-              // Room for a batch of TLS records (see pumpStreams) before backpressure applies; the
-              // options reach stream.Duplex, which net's types do not say.
-              writableHighWaterMark: 256 * 1024,
             } as ConstructorParameters<typeof Socket>[0]);
           }
           const error = errno ? systemError(errno, 'execve', file) : undefined;
