@@ -7,3 +7,4 @@ export type { ProcessResult, RunOptions } from './process.js';
 export { binPath, run, runBin } from './process.js';
 export { tempDir } from './tmp.js';
 export { findTool, toolAvailable } from './tools.js';
+export { waitForLine, waitUntil } from './wait.js';
