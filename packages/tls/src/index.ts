@@ -10,3 +10,7 @@ export type { ClientCertPolicy, ServerTls, ServerTlsOptions, SniEntry } from './
 export { loadServerTls } from './server.js';
 export type { StunnelVerifyLevel, VerifyPolicy } from './verifylevel.js';
 export { stunnelVerifyPolicy } from './verifylevel.js';
+export type { AcceptTlsOptions, AcceptTlsResult } from './accept.js';
+export { acceptTls, negotiated } from './accept.js';
+export type { HandshakeResult } from './handshake.js';
+export { opensslReason, surfaceTlsErrors, waitForHandshake } from './handshake.js';
