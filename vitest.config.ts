@@ -1,4 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import type { Reporter } from 'vitest/reporters';
 
@@ -29,10 +31,13 @@ const summary: Reporter = {
 // One vitest project per workspace package: unit tests beside the code (src/**/*.test.ts),
 // integration tests in test/. Packages import each other through their built dist, so `pnpm test`
 // runs `tsc -b` first.
+// Paths are taken from this file's folder, not the current directory, so that a package's own
+// `pnpm test` (vitest run --project NAME from the package's folder) finds the same projects.
+const repo = fileURLToPath(new URL('.', import.meta.url));
 const dirs = ['packages', 'apps', 'tooling'].flatMap((top) =>
-  readdirSync(top, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(`${top}/${d.name}/package.json`))
-    .map((d) => `${top}/${d.name}`),
+  readdirSync(join(repo, top), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(repo, top, d.name, 'package.json')))
+    .map((d) => join(repo, top, d.name)),
 );
 
 export default defineConfig({
@@ -40,7 +45,7 @@ export default defineConfig({
     projects: dirs.map((dir) => ({
       extends: true,
       test: {
-        name: JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')).name as string,
+        name: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name as string,
         root: dir,
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       },
