@@ -12,6 +12,9 @@
 // Exit statuses are collected by reap(), which the JavaScript side calls on SIGCHLD; it reaps only
 // the pids spawned here (libuv reaps its own children by pid, so both coexist).
 #define _GNU_SOURCE
+// Node-API version 8 (Node.js 12.22, 14.17, 16 and later): every function used here is in version 1;
+// pinned so that one binary loads in every Node.js the package supports (the prebuilds in prebuilds/).
+#define NAPI_VERSION 8
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,7 +30,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <pthread.h>
 
 #define CHILD_STACK (64 * 1024)
 #define MAX_FDS 16
@@ -226,11 +228,14 @@ static void spawn_execute(napi_env env, void *data) {
   }
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // sigprocmask, not pthread_sigmask: on Linux both set the calling thread's mask (glibc and musl
+  // make the same rt_sigprocmask call), but glibc 2.32 moved pthread_sigmask into libc under a new
+  // symbol version, and an addon linked against it would not load on glibc 2.28 (RHEL 8, Debian 10).
+  sigprocmask(SIG_SETMASK, &all, &old);
   w->a.err = 0;
   pid_t pid = clone(child_main, child_stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &w->a);
   int cerr = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   w->pid = pid;
   w->err = pid < 0 ? cerr : w->a.err;
 }

@@ -1,11 +1,17 @@
 #!/usr/bin/env node
-// Builds @ucspi/exec's native spawner, native/spawn.c -> build/ucspi_exec.node, with the C compiler
-// ($CC, default cc) and the Node-API headers that ship with Node.js (<prefix>/include/node). Run at
-// install and by `pnpm build`; skipped when the addon is newer than its source.
+// Builds @ucspi/exec's native spawner from source, native/spawn.c -> build/Release/ucspi_exec.node,
+// with the C compiler ($CC, default cc) and the Node-API headers that ship with Node.js
+// (<prefix>/include/node). node-gyp-build loads build/Release before the prebuilds in prebuilds/, so a
+// source build wins over the shipped binaries.
+//
+// Run by the repository's `pnpm build` (skipped when the addon is newer than its source). Installing
+// the package never runs it: the published package carries prebuilt binaries for linux x64/arm64,
+// glibc/musl. A user on another Linux opts in with `node node_modules/@ucspi/exec/scripts/build-native.mjs`.
 //
 // The addon is optional: when it cannot be built (not Linux, no compiler, no headers) this prints one
-// line and exits 0, and @ucspi/exec starts programs with child_process.spawn instead. Under CI
-// (CI=true) or with --strict a failed build is an error, so that tests always cover the native path.
+// line and exits 0, and @ucspi/exec falls back to child_process.spawn. With UCSPI_REQUIRE_NATIVE=1
+// (the project's .ci/run sets it) or --strict a failed build is an error, so that the project's own
+// tests always cover the native path. `CI` alone never makes it strict: a dependent's CI must not fail.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,13 +19,13 @@ import { fileURLToPath } from 'node:url';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(pkg, 'native', 'spawn.c');
-const target = join(pkg, 'build', 'ucspi_exec.node');
-const strict = process.argv.includes('--strict') || process.env.CI === 'true';
+const target = join(pkg, 'build', 'Release', 'ucspi_exec.node');
+const strict = process.argv.includes('--strict') || process.env.UCSPI_REQUIRE_NATIVE === '1';
 
 function skip(reason) {
-  const line = `@ucspi/exec: native spawner not built (${reason}); programs start through child_process.spawn`;
+  const line = `@ucspi/exec: native spawner not built from source (${reason}); the prebuilt one, if any, is used`;
   if (strict) {
-    console.error(`${line}\n@ucspi/exec: fatal: the native spawner is required here (CI or --strict)`);
+    console.error(`${line}\n@ucspi/exec: fatal: a source build is required here (UCSPI_REQUIRE_NATIVE=1 or --strict)`);
     process.exit(1);
   }
   console.error(line);

@@ -1,8 +1,12 @@
-// The native spawner (native/spawn.c) and the reaping of its children. Loaded when it was built
-// (scripts/build-native.mjs, run at install and by `pnpm build`), on Linux, in the main thread;
-// UCSPI_EXEC_NATIVE=0 turns it off. Without it, spawn.ts falls back to child_process.spawn.
+// The native spawner (native/spawn.c) and the reaping of its children. Loaded through node-gyp-build:
+// a source build in build/Release (scripts/build-native.mjs, the repository's `pnpm build`) first,
+// else the prebuilt binary for this platform, architecture and libc in prebuilds/ (scripts/prebuild.mjs).
+// Only on Linux, in the main thread; UCSPI_EXEC_NATIVE=0 turns it off. Without it, spawn.ts falls
+// back to child_process.spawn, and nativeNotice() says so.
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 
 /** The addon's functions (see native/spawn.c). */
@@ -45,18 +49,37 @@ export function handleFd(stream: object): number | undefined {
 export const FD_INHERIT = -1;
 export const FD_DEVNULL = -2;
 
-function load(): NativeBinding | undefined {
-  if (process.platform !== 'linux' || !isMainThread || process.env.UCSPI_EXEC_NATIVE === '0')
-    return undefined;
+/** How the addon was looked for: the file loaded, or why none was. */
+export interface NativeLoad {
+  binding: NativeBinding | undefined;
+  /** The .node file loaded. */
+  path?: string;
+  /** Why no addon is in use, in a few words. */
+  reason?: string;
+}
+
+function load(): NativeLoad {
+  if (process.platform !== 'linux') return { binding: undefined, reason: `${process.platform} is not supported` };
+  if (!isMainThread) return { binding: undefined, reason: 'not the main thread' };
+  if (process.env.UCSPI_EXEC_NATIVE === '0') return { binding: undefined, reason: 'UCSPI_EXEC_NATIVE=0' };
+  const require = createRequire(import.meta.url);
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+  let path: string | undefined;
   try {
-    return createRequire(import.meta.url)('../build/ucspi_exec.node') as NativeBinding;
-  } catch {
-    return undefined;
+    const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    path = gypBuild.resolve(pkg);
+    return { binding: require(path) as NativeBinding, path };
+  } catch (err) {
+    const text = (err as Error).message.split('\n')[0] ?? String(err);
+    return { binding: undefined, reason: path ? `${path} did not load: ${text}` : text };
   }
 }
 
+/** The result of looking for the addon once, at import. */
+export const nativeLoad: NativeLoad = load();
+
 /** The addon, or undefined when it is not built or not usable here. */
-export const native: NativeBinding | undefined = load();
+export const native: NativeBinding | undefined = nativeLoad.binding;
 
 /** A raw wait status decoded. */
 export interface RawStatus {

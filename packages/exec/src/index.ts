@@ -2,6 +2,8 @@ export type { ExecErrorCode } from './errors.js';
 export { ExecError } from './errors.js';
 export type { PausableListener } from './listener.js';
 export { listenPausable } from './listener.js';
+export type { NativeStatus } from './native-status.js';
+export { nativeNotice, nativeStatus } from './native-status.js';
 export { GROWN_PIPE_BYTES, grownPipePages, growPipe } from './pipes.js';
 export type { JailSpec } from './process.js';
 export { canKillIpOptions, jail, killIpOptions } from './process.js';

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, toolAvailable } from '@ucspi/testkit';
+import { describe, expect, it } from 'vitest';
+
+// The prebuilt spawners the package ships (scripts/prebuild.mjs, zig cc): built from today's
+// spawn.c, linked against nothing newer than glibc 2.28, and the one for this machine loads and
+// starts a program when it is the only addon there is (node-gyp-build's PREBUILDS_ONLY).
+const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+const prebuilds = ['linux-x64', 'linux-arm64'].flatMap((dir) =>
+  ['glibc', 'musl'].map((libc) => ({ dir, libc, file: join(pkg, 'prebuilds', dir, `node.napi.${libc}.node`) })),
+);
+
+it('prebuilds were made from the current native/spawn.c (else: pnpm --filter @ucspi/exec native:prebuilds)', () => {
+  const recorded = readFileSync(join(pkg, 'prebuilds', 'spawn.c.sha256'), 'utf8').split(/\s+/)[0];
+  const actual = createHash('sha256')
+    .update(readFileSync(join(pkg, 'native', 'spawn.c')))
+    .digest('hex');
+  expect(recorded).toBe(actual);
+});
+
+describe.runIf(toolAvailable('readelf'))('prebuilt binaries', () => {
+  it.each(prebuilds)('$dir $libc: an ELF shared object that exports the Node-API module', async (p) => {
+    // readelf reads every architecture's ELF (objdump only its own).
+    const r = await run('readelf', ['-h', '-V', '--dyn-syms', '-W', p.file]);
+    expect(r.code).toBe(0);
+    const text = r.stdout.toString();
+    expect(text).toMatch(p.dir === 'linux-x64' ? /Machine:\s+Advanced Micro Devices X86-64/ : /Machine:\s+AArch64/);
+    expect(text).toMatch(/Type:\s+DYN/);
+    expect(text).toMatch(/ napi_register_module_v1$/m);
+    const versions = [...text.matchAll(/@GLIBC_([0-9.]+)/g)].map((m) => m[1] ?? '');
+    if (p.libc === 'musl') {
+      expect(versions).toEqual([]);
+      return;
+    }
+    // RHEL 8, Debian 10 and Ubuntu 20.04 have glibc 2.28 or later: nothing newer may be needed.
+    const newest = versions.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1) ?? '0';
+    expect(newest.localeCompare('2.28', 'en', { numeric: true })).toBeLessThanOrEqual(0);
+  });
+});
+
+describe.runIf(process.platform === 'linux' && process.arch === 'x64')(
+  'the prebuild for this machine',
+  () => {
+    it('loads through node-gyp-build with no source build and starts a program', async () => {
+      const script = `
+        import { nativeStatus, spawnPumped } from ${JSON.stringify(join(pkg, 'dist', 'index.js'))};
+        import { PassThrough, Duplex } from 'node:stream';
+        const status = nativeStatus();
+        const a = new PassThrough(), b = new PassThrough();
+        const stream = Duplex.from({ readable: a, writable: b });
+        a.end();
+        const out = [];
+        b.on('data', (d) => out.push(d));
+        const child = await spawnPumped(stream, { argv: ['sh', '-c', 'echo hello; exit 7'], env: { PATH: '/usr/bin:/bin' } });
+        const exit = await child.exited;
+        console.log(JSON.stringify({ status, exit: exit.code, out: Buffer.concat(out).toString() }));
+      `;
+      const r = await run(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, PREBUILDS_ONLY: '1', UCSPI_EXEC_NATIVE: '' },
+      });
+      expect(r.stderr.toString()).toBe('');
+      const result = JSON.parse(r.stdout.toString()) as {
+        status: { loaded: boolean; path?: string };
+        exit: number;
+        out: string;
+      };
+      expect(result.status.loaded).toBe(true);
+      expect(result.status.path).toMatch(/prebuilds\/linux-x64\/node\.napi\.(glibc|musl)\.node$/);
+      expect(result.exit).toBe(7);
+      expect(result.out).toBe('hello\n');
+    });
+  },
+);
