@@ -2,7 +2,7 @@
 // TCP or TLS with a half-close, and stop everything that was started.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 
 export interface Running {
   proc: ChildProcess;
@@ -86,7 +86,13 @@ export function talk(port: number, input = ''): Promise<string> {
 /** TLS connect, send input, half-close, return everything until the server's close_notify/FIN. */
 export function talkTls(port: number, input: Buffer | string = ''): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
+    // allowHalfOpen is passed on to the TLSSocket, although @types/node's ConnectionOptions omits it.
+    const c = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      allowHalfOpen: true,
+    } as ConnectionOptions);
     const out: Buffer[] = [];
     c.on('data', (b: Buffer) => out.push(b));
     c.on('error', reject);

@@ -4,7 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createTestPki, run, tempDir } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -211,7 +211,12 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
     const handler = handlerOf(s.proc.pid!);
     expect(handler).toBeDefined();
     // A connection in progress: handshake done, the program waiting for its line.
-    const c = tlsConnect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false, allowHalfOpen: true });
+    const c = tlsConnect({
+      host: '127.0.0.1',
+      port: s.port,
+      rejectUnauthorized: false,
+      allowHalfOpen: true,
+    } as ConnectionOptions);
     let out = '';
     c.on('data', (b: Buffer) => {
       out += b.toString();

@@ -15,7 +15,7 @@ afterEach(stopAll);
 
 /** Start our sslserver (-1 in args) with the development certificate, made in this test's own cache. */
 function startOurs(args: string[]): Promise<Running> {
-  const env = { ...process.env, XDG_CACHE_HOME: cacheDir.path };
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheDir.path };
   delete env.CERTFILE;
   delete env.KEYFILE;
   return startServer(process.execPath, [ourBin, ...args], env);

@@ -25,7 +25,7 @@ afterAll(() => tmp.cleanup());
 interface Seen {
   peer?: { ok: boolean; reason?: string };
   protocol?: string | null;
-  alpn?: string | false;
+  alpn?: string | false | null;
   servername?: string | false;
   evaluation?: ReturnType<typeof evaluateCertificate>;
 }
