@@ -14,11 +14,17 @@
 //                      fd 1 peers, Unix sockets); abort
 //   handler -> server: ready | fatal; secure (handshake result); done (pump finished)
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { modSslEnv } from '@ucspi/env';
 import { jail, pumpStreams } from '@ucspi/exec';
-import { type ClientCertPolicy, loadServerTls, type ServerTls } from '@ucspi/tls';
-import { opensslReason, surfaceTlsErrors, tlsHandshake } from './handshake.js';
+import {
+  acceptTls,
+  type ClientCertPolicy,
+  loadServerTls,
+  negotiated,
+  opensslReason,
+  type ServerTls,
+} from '@ucspi/tls';
 
 /** The first message: what to load, where to confine, how to pump. */
 export interface HandlerInit {
@@ -33,6 +39,8 @@ export interface HandlerInit {
   gid?: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
+  /** The close deadline after the program's output has ended (CLOSETIMEOUT). */
+  closeTimeoutMs: number;
   /** -B, sent through TLS before the program's output. */
   banner?: string;
   /** -d: Nagle on once the program's first bytes have left. */
@@ -82,7 +90,8 @@ export type FromHandler =
 interface Conn {
   /** Whether -B goes out before the program's output. */
   banner: boolean;
-  tls: TLSSocket;
+  /** Until the handshake is done: none. */
+  tls?: TLSSocket;
   raw: Socket;
   input?: Socket;
   output?: Socket;
@@ -98,12 +107,13 @@ async function handler(): Promise<void> {
   const conns = new Map<number, Conn>();
 
   const startPump = (id: number, c: Conn) => {
-    if (!init || !c.input || !c.output) return;
+    if (!init || !c.tls || !c.input || !c.output) return;
     const raw = c.raw;
     let idle = false;
     let error: string | undefined;
     pumpStreams(c.tls, c.output, c.input, {
       idleTimeoutMs: init.idleTimeoutMs,
+      closeTimeoutMs: init.closeTimeoutMs,
       onIdleTimeout: () => {
         idle = true;
       },
@@ -123,46 +133,37 @@ async function handler(): Promise<void> {
     const serverTls = tls;
     socket.allowHalfOpen = true;
     socket.on('error', () => undefined);
-    const tlsSocket = new TLSSocket(socket, { isServer: true, ...serverTls.serverOptions });
-    tlsSocket.on('error', () => undefined);
-    const c: Conn = { tls: tlsSocket, raw: socket, banner: msg.banner };
+    const c: Conn = { raw: socket, banner: msg.banner };
     conns.set(msg.id, c);
-    tlsHandshake(tlsSocket, init.handshakeTimeoutMs).then((shake) => {
+    acceptTls(socket, serverTls, {
+      timeoutMs: init.handshakeTimeoutMs,
+      ...(msg.remoteHost !== undefined ? { remoteHost: msg.remoteHost } : {}),
+    }).then((shake) => {
       if (!shake.ok) {
-        tlsSocket.destroy();
-        socket.destroy();
         conns.delete(msg.id);
         send({
           op: 'secure',
           id: msg.id,
           ok: false,
-          handshake: false,
-          ...(shake.reason ? { reason: shake.reason } : {}),
+          handshake: shake.stage === 'peer',
+          ...(shake.reason !== undefined ? { reason: shake.reason } : {}),
         });
         return;
       }
-      const peer = serverTls.checkPeer(tlsSocket, msg.remoteHost);
-      if (!peer.ok) {
-        tlsSocket.destroy();
-        conns.delete(msg.id);
-        send({
-          op: 'secure',
-          id: msg.id,
-          ok: false,
-          handshake: true,
-          ...(peer.reason !== undefined ? { reason: peer.reason } : {}),
-        });
+      // Aborted meanwhile (the server gave up on the connection).
+      if (conns.get(msg.id) !== c) {
+        shake.tlsSocket.destroy();
         return;
       }
-      surfaceTlsErrors(tlsSocket);
-      const cipher = tlsSocket.getCipher();
+      c.tls = shake.tlsSocket;
+      const { protocol, cipher } = negotiated(shake.tlsSocket);
       send({
         op: 'secure',
         id: msg.id,
         ok: true,
-        protocol: tlsSocket.getProtocol() ?? '',
-        cipher: cipher.standardName ?? cipher.name,
-        ...(msg.modSsl ? { env: modSslEnv(tlsSocket) } : {}),
+        protocol,
+        cipher,
+        ...(msg.modSsl ? { env: modSslEnv(shake.tlsSocket) } : {}),
       });
       startPump(msg.id, c);
     });
@@ -208,7 +209,7 @@ async function handler(): Promise<void> {
       case 'abort': {
         const c = conns.get(msg.id);
         conns.delete(msg.id);
-        c?.tls.destroy();
+        c?.tls?.destroy();
         c?.raw.destroy();
         c?.input?.destroy();
         c?.output?.destroy();

@@ -3,11 +3,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { type LogWatch, watchLog } from '@ucspi/testkit';
 
 export interface Running {
   proc: ChildProcess;
   port: number;
   stderr: () => string;
+  /** Wait until the server's stderr so far matches a pattern (a log line, a status). */
+  waitLog: LogWatch['waitFor'];
+  waitLogCount: LogWatch['waitForCount'];
   stop: () => Promise<number | null>;
 }
 
@@ -26,18 +30,16 @@ export function startServer(
 ): Promise<Running> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let err = '';
+    const log = watchLog(proc.stderr!);
+    const err = () => log.text();
     let out = '';
-    proc.stderr?.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`no port from ${cmd}: ${err}`));
+      reject(new Error(`no port from ${cmd}: ${err()}`));
     }, 15_000);
     proc.on('exit', (code) => {
       clearTimeout(timer);
-      if (!out.includes('\n')) reject(new Error(`${cmd} exited ${code}: ${err}`));
+      if (!out.includes('\n')) reject(new Error(`${cmd} exited ${code}: ${err()}`));
     });
     proc.stdout?.on('data', (b: Buffer) => {
       out += b.toString();
@@ -51,7 +53,9 @@ export function startServer(
         const r: Running = {
           proc,
           port: Number(line),
-          stderr: () => err,
+          stderr: err,
+          waitLog: log.waitFor,
+          waitLogCount: log.waitForCount,
           stop: () => {
             proc.kill('SIGTERM');
             // A process that does not end on SIGTERM within 5 s (a program started with the signal
@@ -103,5 +107,3 @@ export function talkTls(port: number, input: Buffer | string = ''): Promise<Buff
     c.once('secureConnect', () => c.end(input));
   });
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

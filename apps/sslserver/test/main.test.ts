@@ -7,10 +7,18 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { compileRules } from '@ucspi/rules';
-import { createTestPki, run, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
+import {
+  createTestPki,
+  run,
+  type TestPki,
+  tempDir,
+  toolAvailable,
+  waitUntil,
+  watchLog,
+} from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/index.js';
-import { sleep, talk, talkTls } from './_helpers.js';
+import { talk, talkTls } from './_helpers.js';
 
 const dir = tempDir();
 let pki: TestPki;
@@ -26,17 +34,16 @@ afterAll(() => dir.cleanup());
 interface Started {
   port: number;
   log: () => string;
+  /** Wait until the log shows `n` ended connections (`end`/`ended by` lines), the status after each. */
+  settled: (n?: number) => Promise<void>;
   stop: () => Promise<number>;
 }
 
 /** A stream to give main() as stdout or stderr, and what has been written to it so far. */
-function capture(): { stream: PassThrough; text: () => string } {
+function capture(): { stream: PassThrough; text: () => string; watch: ReturnType<typeof watchLog> } {
   const stream = new PassThrough();
-  let text = '';
-  stream.on('data', (b: Buffer) => {
-    text += b.toString();
-  });
-  return { stream, text: () => text };
+  const watch = watchLog(stream);
+  return { stream, text: watch.text, watch };
 }
 
 /** Start main() in-process; resolves once the port is printed. */
@@ -72,6 +79,12 @@ async function start(
   return {
     port,
     log: stderr.text,
+    settled: async (n = 1) => {
+      await stderr.watch.waitForCount(
+        /^(sslserver: ended by|tcpserver: end) \d+ status \d+\n\w+: status:? \d/m,
+        n,
+      );
+    },
     stop: async () => {
       stop();
       return done;
@@ -106,7 +119,7 @@ describe('tcpserver main() with the real libraries', () => {
       ...ENV_PROG,
     ]);
     const out = await talk(s.port);
-    await sleep(100);
+    await s.settled();
     expect(await s.stop()).toBe(0);
     expect(out).toMatch(/^PROTO=TCP$/m);
     expect(out).toMatch(/^RULEVAR=yes$/m);
@@ -187,7 +200,7 @@ describe('tcpserver main() with the real libraries', () => {
     const outs = await Promise.all([talk(s.port), talk(s.port)]);
     const [a, b] = outs.map((x) => Number(BigInt(x.trim()) / 1_000_000n)).sort((x, y) => x - y);
     expect((b ?? 0) - (a ?? 0)).toBeGreaterThanOrEqual(350);
-    await sleep(100);
+    await s.settled(2);
     await s.stop();
     expect(s.log()).not.toMatch(/status: 2\/1/);
     expect(s.log()).toMatch(/end \d+ status 512/);
@@ -203,25 +216,32 @@ describe('tcpserver main() with the real libraries', () => {
     const s = await start('tcpserver', ['-q', '-H', '-R', '127.0.0.1', '0', 'echo', 'x']);
     const outs = await Promise.all(Array.from({ length: 30 }, () => talk(s.port)));
     expect(outs.every((o) => o === 'x\n')).toBe(true);
-    await sleep(300);
+    // Every program is reaped within a bound (a zombie would stay for good).
+    await waitUntil(() => zombies().length === 0, 5000).catch(() => undefined);
     await s.stop();
-    const zombies = readdirSync('/proc')
-      .filter((d) => /^\d+$/.test(d))
-      .map((d) => {
-        try {
-          return readFileSync(`/proc/${d}/stat`, 'utf8');
-        } catch {
-          return '';
-        }
-      })
-      .filter((st) => {
-        // fields after the ")": state, ppid
-        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        return f[0] === 'Z' && Number(f[1]) === process.pid;
-      });
-    expect(zombies).toEqual([]);
+    expect(zombies()).toEqual([]);
   });
+});
 
+/** This process's children that have exited and not been reaped. */
+function zombies(): string[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => {
+      try {
+        return readFileSync(`/proc/${d}/stat`, 'utf8');
+      } catch {
+        return '';
+      }
+    })
+    .filter((st) => {
+      // fields after the ")": state, ppid
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return f[0] === 'Z' && Number(f[1]) === process.pid;
+    });
+}
+
+describe('main() (continued)', () => {
   it('sslserver: a bad SSL_UID is a usage error (exit 100); a chroot that fails is fatal (exit 111)', async () => {
     const attempt = async (env: Record<string, string>) => {
       const stderr = capture();
@@ -281,7 +301,7 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
       ...ENV_PROG,
     ]);
     const out = (await talkTls(s.port)).toString();
-    await sleep(100);
+    await s.settled();
     await s.stop();
     // The banner comes first, then the program's output (the sorted env starts with PROTO).
     expect(out.startsWith('BAN:PROTO=TCP\n')).toBe(true);
@@ -341,7 +361,7 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect((await talkTls(s.port)).toString()).toBe('ok\n');
-    await sleep(100);
+    await s.settled();
     await s.stop();
     expect(s.log().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
   }, 20_000);
@@ -353,7 +373,9 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
       CAFILE: pki.caBundle,
     });
     expect((await talkTls(s.port).catch(() => Buffer.alloc(0))).toString()).toBe('');
-    await sleep(100);
+    await waitUntil(() => /^sslserver: error: no client certificate$/m.test(s.log()), 5000).catch(
+      () => undefined,
+    );
     await s.stop();
     expect(s.log()).toMatch(/^sslserver: error: no client certificate$/m);
   });
@@ -364,7 +386,7 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
       MAXCONIP: '1',
     });
     const outs = await Promise.all([0, 1].map(() => talkTls(fromEnv.port).then(String, () => 'refused')));
-    await sleep(100);
+    await fromEnv.settled(2);
     await fromEnv.stop();
     expect(outs.sort()).toEqual(['refused', 'served\n']);
     expect(fromEnv.log()).toMatch(/^sslserver: status 0\/40\/1$/m);
@@ -386,7 +408,7 @@ describe.runIf(toolAvailable('openssl'))('sslserver main() with the real librari
       ...prog,
     ]);
     const ruled = await Promise.all([0, 1].map(() => talkTls(fromRule.port).then(String, () => 'refused')));
-    await sleep(100);
+    await fromRule.settled(2);
     await fromRule.stop();
     expect(ruled.sort()).toEqual(['refused', 'served\n']);
     expect(fromRule.log()).toMatch(/ip connection limit:1 exceeded$/m);
@@ -448,7 +470,7 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\n' "$l" >&$SSLWRITEFD`;
         timeoutMs: 10_000,
       },
     );
-    await sleep(100);
+    await s.settled();
     await s.stop();
     expect(r.stdout.toString()).toContain('got hello-tls\n');
     expect(s.log()).toMatch(/^sslserver: tls \d+ accept$/m);
@@ -502,7 +524,6 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\n' "$l" >&$SSLWRITEFD`;
       { REQ: 'y' },
     );
     const out = await starttls(s.port, 'INJECTED\r\n');
-    await sleep(100);
     await s.stop();
     expect(out).not.toContain('INJECTED');
     expect(out).not.toContain('got');

@@ -4,7 +4,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Running, sleep, startServer, stopAll, talkTls } from './_helpers.js';
+import { type Running, startServer, stopAll, talkTls } from './_helpers.js';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ourBin = join(pkgDir, 'dist', 'bin', 'sslserver.js');
@@ -49,7 +49,7 @@ describe('our sslserver through TLS', () => {
     expect(out).toMatch(/^SSLREMOTEIP=127\.0\.0\.1$/m);
     expect(out).toMatch(new RegExp(`^SSLLOCALPORT=${s.port}$`, 'm'));
     expect(out).not.toMatch(/^TCPREMOTEIP=/m);
-    await sleep(100);
+    await s.waitLog(/^sslserver: ended by \d+ status 0$/m);
     expect(s.stderr()).toMatch(/^sslserver: status 0\/40\/0$/m);
     expect(s.stderr()).toMatch(/^sslserver: ok \d+ localhost:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+$/m);
     expect(s.stderr()).toMatch(/^sslserver: tls \d+ accept TLSv1\.3:TLS_/m);
@@ -188,16 +188,13 @@ describe('our sslserver through TLS', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     // The man page's error lines, with OpenSSL's reasons (the server's pid before any program).
     const pid = s.proc.pid;
-    expect(s.stderr()).toMatch(
+    await s.waitLog(
       new RegExp(`^sslserver: error: \\(111\\) unable to accept TLS for pid: ${pid} http request$`, 'm'),
     );
-    expect(s.stderr()).toMatch(
-      new RegExp(`^sslserver: error: \\(111\\) unable to accept TLS for pid: ${pid}$`, 'm'),
-    );
+    await s.waitLog(new RegExp(`^sslserver: error: \\(111\\) unable to accept TLS for pid: ${pid}$`, 'm'));
     // The server still works and every slot was freed.
     expect((await talkTls(s.port)).toString()).toBe('ok\n');
-    await sleep(100);
-    expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
+    await s.waitLog(/^sslserver: ended by \d+ status 0\nsslserver: status 0\/40\/0\n$/m);
   }, 20_000);
 
   it('a bad record after the handshake: the man page\'s "unable to speak TLS" line, the program ended', async () => {
@@ -214,9 +211,8 @@ describe('our sslserver through TLS', () => {
       );
       raw.on('close', () => resolve());
     });
-    await sleep(300);
-    expect(s.stderr()).toMatch(/^sslserver: error: \(111\) unable to speak TLS for pid: \d+ \S.*$/m);
-    expect(s.stderr().trim().split('\n').pop()).toBe('sslserver: status 0/40/0');
+    await s.waitLog(/^sslserver: error: \(111\) unable to speak TLS for pid: \d+ \S.*$/m);
+    await s.waitLog(/sslserver: status 0\/40\/0\n$/);
   });
 
   it('a client that closes during the handshake frees its slot at once, not after -T', async () => {
@@ -237,9 +233,9 @@ describe('our sslserver through TLS', () => {
           }),
       ),
     );
-    await sleep(1000);
-    const lines = s.stderr().trim().split('\n');
-    expect(lines.pop()).toBe('sslserver: status 0/40/0');
+    // Every slot back well before -T (20 s) could have freed it.
+    await s.waitLogCount(/^sslserver: error: \(111\) unable to accept TLS/m, 10, 5000);
+    await s.waitLog(/sslserver: status 0\/40\/0\n$/, 5000);
     expect((await talkTls(s.port, 'still here\n')).toString()).toBe('still here\n');
   });
 

@@ -2,9 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { findTool, run, tempDir, toolAvailable, waitUntil } from '@ucspi/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Running, sleep, startServer, stopAll, talk, talkTls } from './_helpers.js';
+import { type Running, startServer, stopAll, talk, talkTls } from './_helpers.js';
 
 afterEach(stopAll);
 
@@ -104,7 +104,7 @@ describe('our tcpserver', () => {
       ...prog,
     ]);
     expect(await talk(piped.port)).toBe('out\n');
-    await sleep(100);
+    await piped.waitLog(/program says\n/);
     expect(piped.stderr()).toBe('program says\n');
     await piped.stop();
     // A file: Node.js marks its fd 2 close-on-exec then, which the spawner must undo for the program.
@@ -121,13 +121,11 @@ describe('our tcpserver', () => {
         ).stdout.toString(),
       );
       try {
-        let port = 0;
-        for (let i = 0; i < 50 && !port; i++) {
-          await sleep(100);
-          port = Number(readFileSync(portFile, 'utf8').trim() || 0);
-        }
+        // The port file fills once the server has bound (the bin runs in the background).
+        await waitUntil(() => readFileSync(portFile, 'utf8').endsWith('\n'));
+        const port = Number(readFileSync(portFile, 'utf8').trim());
         expect(await talk(port)).toBe('out\n');
-        await sleep(100);
+        await waitUntil(() => readFileSync(log, 'utf8').length > 0);
         expect(readFileSync(log, 'utf8')).toBe('program says\n');
       } finally {
         process.kill(pid, 'SIGTERM');
@@ -164,9 +162,9 @@ describe('our tcpserver', () => {
           }),
       ),
     );
-    await sleep(500);
     expect(await talk(s.port)).toBe('hi\n');
-    await sleep(100);
+    await s.waitLog(/^tcpserver: end \d+ status 0$/m);
+    await s.waitLog(/tcpserver: status: 0\/40\n$/);
     const log = s.stderr();
     // A program started for a connection whose peer was unknown logged `pid N from ` and `:::0`.
     expect(log).not.toMatch(/ from $/m);
@@ -202,6 +200,14 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
   async function backlog(port: number): Promise<number> {
     const r = await run('ss', ['-Hltn', `sport = :${port}`]);
     return Number(r.stdout.toString().trim().split(/\s+/)[1]);
+  }
+
+  /** The listening socket's accept queue once it holds `n`, or what it holds after 5 s. */
+  async function backlogReaches(port: number, n: number): Promise<number> {
+    const deadline = Date.now() + 5000;
+    let seen = await backlog(port);
+    while (seen !== n && Date.now() < deadline) seen = await backlog(port);
+    return seen;
   }
 
   /** Run `body` with ours, then with Debian's, each started with `args` and stopped afterwards. */
@@ -246,12 +252,11 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
         });
         return { c, out: () => out };
       });
-      await sleep(300);
-      const held = await backlog(s.port);
+      // Two clients wait in the kernel's backlog while the first one is served.
+      const held = await backlogReaches(s.port, 2);
       // The first program ends: the server accepts the next one.
       clients[0]!.c.write('one\n');
-      await sleep(300);
-      const after = await backlog(s.port);
+      const after = await backlogReaches(s.port, 1);
       for (const { c } of clients) c.destroy();
       seen[who] = [held, after];
     });
@@ -264,7 +269,9 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
     const theirs = await startServer(debian(), args);
     const outOurs = await talk(ours.port, input);
     const outTheirs = await talk(theirs.port, input);
-    await sleep(200);
+    // Both logs complete: the initial status line and the one after the connection ended.
+    await ours.waitLogCount(/status: 0\//, 2);
+    await theirs.waitLogCount(/status: 0\//, 2);
     await ours.stop();
     await theirs.stop();
     expect(normaliseEnv(outOurs, ours.port)).toEqual(normaliseEnv(outTheirs, theirs.port));
@@ -397,8 +404,7 @@ print "options=", (defined $o ? length($o) : "error $!"), "\n";
         { ...process.env, XDG_CACHE_HOME: cache.path, CERTFILE: '', KEYFILE: '' },
       );
       expect((await talkTls(ssl.port)).toString()).toBe('carol\n');
-      await sleep(100);
-      expect(ssl.stderr()).toMatch(/^sslserver: ok \d+ 0:127\.0\.0\.1:\d+ :127\.0\.0\.1:carol:\d+$/m);
+      await ssl.waitLog(/^sslserver: ok \d+ 0:127\.0\.0\.1:\d+ :127\.0\.0\.1:carol:\d+$/m);
     } finally {
       identd.close();
       cache.cleanup();
@@ -447,7 +453,7 @@ print "options=", (defined $o ? length($o) : "error $!"), "\n";
         'no',
       ]);
       expect(await talk(ours.port)).toBe('');
-      await sleep(100);
+      await ours.waitLog(/end \d+ status 25600\ntcpserver: status: 0\/40\n$/);
       await ours.stop();
       expect(normalise(ours.stderr(), ours.port)).toEqual([
         'tcpserver: status: 0/40',

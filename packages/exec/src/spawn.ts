@@ -10,6 +10,7 @@ import { growPipe } from './pipes.js';
 const spawnChannel = diagnostics.channel('ucspi:exec:spawn');
 const exitChannel = diagnostics.channel('ucspi:exec:exit');
 const timeoutChannel = diagnostics.channel('ucspi:exec:timeout');
+const closeTimeoutChannel = diagnostics.channel('ucspi:exec:close-timeout');
 
 /** How a program ended. */
 export interface ExitStatus {
@@ -65,10 +66,10 @@ function signalNumber(signal: NodeJS.Signals): number {
  * `'out'`: a pipe the program writes), the server's own descriptor of that number (`'inherit'`),
  * /dev/null (`'ignore'`), or a descriptor number of the server.
  */
-type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | number;
+export type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | number;
 const isChannel = (slot: Slot) => slot === 'pipe' || slot === 'in' || slot === 'out';
 
-interface Started {
+export interface Started {
   run: ChildRun;
   /** The server's end of each channel slot, by child descriptor number. */
   pipes: Array<Socket | undefined>;
@@ -254,7 +255,11 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
   return { run: finishRun(child.pid ?? -1, spec.argv, exited, kill), pipes };
 }
 
-async function start(spec: ProgramSpec, slots: Slot[], unread: readonly number[] = []): Promise<Started> {
+/**
+ * Start `spec` with one descriptor per slot (child fd i gets slots[i]); the layouts below and in
+ * client.ts are made of this. Not exported from the package.
+ */
+export async function start(spec: ProgramSpec, slots: Slot[], unread: readonly number[] = []): Promise<Started> {
   if (spec.argv[0] === undefined) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no program given', false);
   }
@@ -324,6 +329,15 @@ export interface PumpOptions {
    * every 64 KiB it writes.
    */
   bufferBytes?: number;
+  /**
+   * The close deadline: once everything the program wrote has been sent and the end sent
+   * (close_notify and FIN for TLS), a peer that has not ended its side and sends nothing for this
+   * many ms is given up on, as stunnel's TIMEOUTclose. Without it a silent peer would hold the
+   * connection until the idle timeout. 0 or undefined: no deadline.
+   */
+  closeTimeoutMs?: number;
+  /** Called when the close deadline passed, before everything is destroyed. */
+  onCloseTimeout?: () => void;
 }
 
 /** The default of {@link PumpOptions.bufferBytes}. */
@@ -394,11 +408,28 @@ export function pumpStreams(
       finishAll();
     };
     if (idle) timer = setTimeout(onTimer, idle);
+    // The close deadline, armed once the program's side is done and the peer's is not; like the
+    // idle timer it re-arms itself while the peer still sends.
+    const closeAfter = options.closeTimeoutMs ?? 0;
+    let closeTimer: NodeJS.Timeout | undefined;
+    const onCloseTimer = () => {
+      // The peer is not silent while it waits for the program to read what it sent.
+      if (upPaused) last = performance.now();
+      const rest = closeAfter - (performance.now() - last);
+      if (rest > 1) {
+        closeTimer = setTimeout(onCloseTimer, rest);
+        return;
+      }
+      if (closeTimeoutChannel.hasSubscribers) closeTimeoutChannel.publish({ closeTimeoutMs: closeAfter });
+      options.onCloseTimeout?.();
+      finishAll();
+    };
     let finished = false;
     const finishAll = () => {
       if (finished) return;
       finished = true;
       if (timer) clearTimeout(timer);
+      if (closeTimer) clearTimeout(closeTimer);
       stream.destroy();
       from.destroy?.();
       to.destroy?.();
@@ -413,6 +444,10 @@ export function pumpStreams(
       if (downDone) return;
       downDone = true;
       if (upDone) finishAll();
+      else if (closeAfter && !finished) {
+        last = performance.now();
+        closeTimer = setTimeout(onCloseTimer, closeAfter);
+      }
     };
 
     // peer -> program
@@ -433,7 +468,11 @@ export function pumpStreams(
       upEnded();
       stream.resume();
     });
-    const resumeStream = () => stream.resume();
+    let upPaused = false;
+    const resumeStream = () => {
+      upPaused = false;
+      stream.resume();
+    };
     const limit = options.bufferBytes ?? PUMP_BUFFER_BYTES;
     const pressure = options.onPressure;
     let toPressed = false;
@@ -463,6 +502,7 @@ export function pumpStreams(
           toPressed = true;
           pressure('to');
         }
+        upPaused = true;
         stream.pause();
         to.once('drain', resumeStream);
       }

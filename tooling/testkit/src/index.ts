@@ -7,4 +7,5 @@ export type { ProcessResult, RunOptions } from './process.js';
 export { binPath, run, runBin } from './process.js';
 export { tempDir } from './tmp.js';
 export { findTool, toolAvailable } from './tools.js';
-export { waitForLine, waitUntil } from './wait.js';
+export type { LogWatch } from './wait.js';
+export { waitForLine, waitUntil, watchLog } from './wait.js';

@@ -55,9 +55,62 @@ export function waitUntil(predicate: () => boolean, timeoutMs = 10_000, pollMs =
     const start = Date.now();
     const check = () => {
       if (predicate()) return resolve();
-      if (Date.now() - start > timeoutMs) return reject(new Error(`condition not met within ${timeoutMs} ms`));
+      if (Date.now() - start > timeoutMs)
+        return reject(new Error(`condition not met within ${timeoutMs} ms`));
       setTimeout(check, pollMs);
     };
     check();
   });
+}
+
+/** A log being written to a stream, kept whole, that a test can wait on. */
+export interface LogWatch {
+  /** Everything written so far. */
+  text(): string;
+  /**
+   * Resolve once the whole text so far (including what came before the call) matches `pattern`,
+   * with its match; rejects after `timeoutMs` (default 10 s) showing the log.
+   */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolve once `pattern` matches `count` times (a global regex is made of it). */
+  waitForCount(pattern: RegExp, count: number, timeoutMs?: number): Promise<void>;
+}
+
+/** Keep what `stream` says from now on, for {@link LogWatch.waitFor}. */
+export function watchLog(stream: Readable): LogWatch {
+  let text = '';
+  const waiters = new Set<() => void>();
+  stream.on('data', (b: Buffer | string) => {
+    text += b.toString();
+    for (const w of [...waiters]) w();
+  });
+  const until = <T>(test: () => T | undefined, what: string, timeoutMs: number): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const r = test();
+        if (r === undefined) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`log never showed ${what} within ${timeoutMs} ms; log:\n${text}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return {
+    text: () => text,
+    waitFor: (pattern, timeoutMs = 10_000) =>
+      until(() => text.match(pattern) ?? undefined, String(pattern), timeoutMs),
+    waitForCount: (pattern, count, timeoutMs = 10_000) => {
+      const g = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
+      return until(
+        () => ((text.match(g)?.length ?? 0) >= count ? true : undefined),
+        `${count} × ${pattern}`,
+        timeoutMs,
+      ).then(() => undefined);
+    },
+  };
 }

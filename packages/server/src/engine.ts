@@ -1,0 +1,297 @@
+// The connection engine: listen -> slot -> facts -> admit -> handler -> release.
+//
+// One connection's life, in the order of DESIGN.md's pipeline and of ucspi-tcp's tcpserver: the
+// listener accepts it (or leaves it in the kernel's backlog while every slot is taken), it takes a
+// slot, its facts are looked up, the rules and the per-address limit decide, and the app's handler
+// (TLS, a program, a backend) serves it. Whatever way it ends, its slot is given back in one
+// `finally`, once.
+import type { Socket } from 'node:net';
+import { createDnsClient, type DnsClient } from '@ucspi/dns';
+import type { ConnectionInfo } from '@ucspi/env';
+import { killIpOptions, type PausableListener } from '@ucspi/exec';
+import { RulesFile } from '@ucspi/rules';
+import { admit } from './admit.js';
+import { ServerError, ServerErrorCodes } from './errors.js';
+import { publish, type ServerEvent } from './events.js';
+import { type FactOptions, gatherFacts } from './facts.js';
+import { listenPaused, resolveBindAddress, resolvePort } from './listen.js';
+import { type SlotStatus, Slots } from './slots.js';
+
+/** What a server listens on and how it treats connections: the originals' options. */
+export interface ServerOptions extends Omit<FactOptions, 'netInterface'> {
+  /** The host operand: an IP address, `0` (every IPv4 address), `:0` (every IPv6 one), or a name. */
+  host: string;
+  /** The port operand: a number (0: any free port) or a service name. */
+  port: string;
+  /** -4 / -6 for a host name. */
+  family?: 4 | 6;
+  /** Bind IPv4 addresses only, as ucspi-tcp's tcpserver (names are looked up for A records). */
+  ipv4Only?: boolean;
+  /** -I: the interface of an IPv6 link-local host. */
+  netInterface?: string;
+  /** Separator in the address lookup messages (tcpserver `for NAME`, sslserver `for: NAME`). */
+  forSeparator?: string;
+  /** -b. Default 20. */
+  backlog?: number;
+  /** -c. Default 40. */
+  limit?: number;
+  /** -x: the rules cdb. */
+  rules?: string;
+  /** -X. */
+  allowNoRules?: boolean;
+  /** MAXCONIP: connections per remote address, 0 (default) for none; capped at `limit`. */
+  maxPerIp?: number;
+  /** Whether a rule's +MAXCONIP=n applies (sslserver). */
+  maxPerIpFromRules?: boolean;
+  /** -o (true): keep the IP options of the client's SYN; default false (-O drops them). */
+  ipOptions?: boolean;
+  /** The environment DNS settings come from ($DNSCACHEIP, ...). Default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Every event, for the app's log wording. They also go to `ucspi:server:*` diagnostics channels. */
+  onEvent?: (event: ServerEvent) => void;
+  /**
+   * Called for each connection right after it took its slot, before any lookup: tcpserver's -B
+   * banner and socket options belong here. Never called for a connection that is already gone.
+   */
+  onAccepted?: (socket: Socket) => void;
+}
+
+/** An admitted connection, as the engine hands it to the app's handler. */
+export interface Connection {
+  readonly socket: Socket;
+  readonly info: ConnectionInfo;
+  /** The matching rule's variables (+NAME=value), in rule order, for the program's environment. */
+  readonly rulesEnv: ReadonlyArray<readonly [string, string]>;
+  /** The handler started the connection's program (or stands in for one): the `ok` event. */
+  started(pid: number): void;
+  /** The program ended with this raw wait status (`error`: it could not be run): the `end` event. */
+  ended(pid: number, status: number, error?: NodeJS.ErrnoException): void;
+}
+
+/** Serves one admitted connection; resolves when the connection is over. */
+export type ConnectionHandler = (connection: Connection) => Promise<void>;
+
+/** A bound server, not yet accepting until {@link UcspiServer.start}. */
+export interface UcspiServer {
+  /** The bound address and port (port 0 resolved). */
+  readonly host: string;
+  readonly port: number;
+  /** Accept connections and hand the admitted ones to `handler`. */
+  start(handler: ConnectionHandler): void;
+  /** The slots now. */
+  status(): SlotStatus;
+  /** Stop accepting; connections waiting for a slot are closed, those being served go on. */
+  close(): void;
+}
+
+/**
+ * Bind a server (paused: until `start`, clients wait in the backlog). Name lookups go through
+ * @ucspi/dns with `options.env`.
+ *
+ * @throws {ServerError} UCSPI_ERR_SERVER_ADDRESS, UCSPI_ERR_SERVER_PORT, UCSPI_ERR_SERVER_BIND,
+ *   UCSPI_ERR_SERVER_MAXCONIP.
+ */
+export async function createServer(options: ServerOptions): Promise<UcspiServer> {
+  const limit = options.limit ?? 40;
+  const maxPerIp = Math.min(options.maxPerIp ?? 0, limit);
+  if (!Number.isInteger(maxPerIp) || maxPerIp < 0)
+    throw new ServerError(
+      ServerErrorCodes.MAXCONIP,
+      `MAXCONIP must be a whole number, not ${options.maxPerIp}`,
+      false,
+    );
+  const dns = createDnsClient(options.env ?? process.env);
+  const { host, linkLocal } = await resolveBindAddress(options.host, dns, {
+    ...(options.family !== undefined ? { family: options.family } : {}),
+    ...(options.ipv4Only ? { ipv4Only: true } : {}),
+    ...(options.netInterface !== undefined ? { netInterface: options.netInterface } : {}),
+    ...(options.forSeparator !== undefined ? { forSeparator: options.forSeparator } : {}),
+  });
+  const port = await resolvePort(options.port);
+  // Read the peer's address at accept time: a client that resets later leaves none on the socket.
+  const peers = new WeakMap<Socket, string>();
+  const early: Socket[] = [];
+  let onConnection = (socket: Socket) => {
+    if (socket.remoteAddress) peers.set(socket, socket.remoteAddress);
+    early.push(socket);
+  };
+  const listener = await listenPaused(host, port, options.backlog ?? 20, (s) => onConnection(s));
+  const address = listener.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  return new Engine(
+    options,
+    listener,
+    dns,
+    limit,
+    maxPerIp,
+    host,
+    boundPort,
+    linkLocal,
+    peers,
+    early,
+    (f) => {
+      onConnection = f;
+    },
+  );
+}
+
+class Engine implements UcspiServer {
+  readonly #slots: Slots;
+  readonly #waiting: Socket[] = [];
+  readonly #facts: FactOptions;
+  readonly #rules: RulesFile | undefined;
+  #handler: ConnectionHandler | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly listener: PausableListener,
+    private readonly dns: DnsClient,
+    limit: number,
+    private readonly maxPerIp: number,
+    readonly host: string,
+    readonly port: number,
+    linkLocal: boolean,
+    private readonly peers: WeakMap<Socket, string>,
+    private readonly early: Socket[],
+    private readonly setOnConnection: (f: (socket: Socket) => void) => void,
+  ) {
+    this.#slots = new Slots(limit);
+    this.#facts = {
+      remoteHost: options.remoteHost,
+      paranoid: options.paranoid,
+      remoteInfo: options.remoteInfo,
+      infoTimeoutMs: options.infoTimeoutMs,
+      ...(options.localName !== undefined ? { localName: options.localName } : {}),
+      ...(options.netInterface && linkLocal ? { netInterface: options.netInterface } : {}),
+    };
+    this.#rules = options.rules !== undefined ? new RulesFile(options.rules) : undefined;
+  }
+
+  status(): SlotStatus {
+    return this.#slots.status(this.#waiting.length);
+  }
+
+  start(handler: ConnectionHandler): void {
+    if (this.#handler) throw new Error('server already started');
+    this.#handler = handler;
+    this.#emitStatus();
+    const accept = (socket: Socket) => {
+      if (socket.remoteAddress) this.peers.set(socket, socket.remoteAddress);
+      if (this.#slots.full) this.#waiting.push(socket);
+      else this.#begin(socket);
+      // -c: with every slot taken, stop accepting, so that further clients wait in the kernel's
+      // backlog (-b) as with the original, which does not call accept() then. Connections libuv
+      // had already accepted in the same batch wait in #waiting.
+      if (this.#slots.full) this.listener.pause();
+    };
+    this.setOnConnection(accept);
+    for (const socket of this.early.splice(0)) if (!socket.destroyed) accept(socket);
+    if (!this.#slots.full) this.listener.resume();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.listener.close();
+    for (const s of this.#waiting.splice(0)) s.destroy();
+    for (const s of this.early.splice(0)) s.destroy();
+  }
+
+  #emit(event: ServerEvent): void {
+    publish(event, this.options.onEvent);
+  }
+
+  #emitStatus(): void {
+    this.#emit({
+      type: 'status',
+      active: this.#slots.active,
+      limit: this.#slots.limit,
+      maxPerIp: this.maxPerIp,
+    });
+  }
+
+  /** Take a slot for `socket` and serve it; the slot comes back in the one `finally` below. */
+  #begin(socket: Socket): void {
+    const slot = this.#slots.acquire();
+    this.#emitStatus();
+    this.#serve(socket, slot)
+      .catch((error: unknown) => {
+        this.#emit({ type: 'warning', error });
+        socket.destroy();
+      })
+      .finally(() => {
+        slot.release();
+        this.#emitStatus();
+        this.#next();
+      });
+  }
+
+  /** A slot is free: the next waiting connection takes it, or accepting resumes. */
+  #next(): void {
+    while (this.#waiting.length > 0 && !this.#slots.full) {
+      const next = this.#waiting.shift()!;
+      if (!next.destroyed) this.#begin(next);
+    }
+    if (!this.#slots.full && !this.#closed) this.listener.resume();
+  }
+
+  async #serve(socket: Socket, slot: ReturnType<Slots['acquire']>): Promise<void> {
+    socket.on('error', () => undefined);
+    const remoteAddress = this.peers.get(socket) ?? socket.remoteAddress;
+    // A connection reset before it was accepted has no peer any more (getpeername fails): nobody
+    // is there to serve, so nothing is started for it (the original, which learns the address
+    // from accept(), would run a program that fails on its first write).
+    if (!remoteAddress) {
+      socket.destroy();
+      return;
+    }
+    // -O (the default): replies ignore a source route the client's SYN carried; -o keeps it.
+    if (!this.options.ipOptions) killIpOptions(socket);
+    this.options.onAccepted?.(socket);
+    const info = await gatherFacts(socket, remoteAddress, this.port, this.dns, this.#facts);
+    const decision = await admit(info, {
+      ...(this.#rules ? { rules: this.#rules } : {}),
+      allowNoRules: this.options.allowNoRules ?? false,
+      maxPerIp: this.maxPerIp,
+      maxPerIpFromRules: this.options.maxPerIpFromRules ?? false,
+      limit: this.#slots.limit,
+    });
+    // A connection that ends without a program: the server's pid stands in for the original's
+    // short-lived child, with that child's exit status (100 for a deny, 111 for a drop).
+    const pid = process.pid;
+    if (decision.verdict === 'drop') {
+      this.#emit({ type: 'drop', pid, info, what: 'rules', file: decision.file, error: decision.error });
+      socket.destroy();
+      this.#emit({ type: 'end', pid, status: 111 << 8 });
+      return;
+    }
+    if (decision.verdict === 'deny') {
+      this.#emit({ type: 'deny', pid, info, reason: 'rules' });
+      socket.destroy();
+      this.#emit({ type: 'end', pid, status: 100 << 8 });
+      return;
+    }
+    if (!slot.claimAddress(info.remoteIp, decision.maxPerIp)) {
+      this.#emit({
+        type: 'deny',
+        pid,
+        info,
+        reason: 'maxconip',
+        limit: decision.maxPerIp,
+        fromRule: decision.fromRule,
+      });
+      socket.destroy();
+      this.#emit({ type: 'end', pid, status: 100 << 8 });
+      return;
+    }
+    const emit = (e: ServerEvent) => this.#emit(e);
+    await this.#handler!({
+      socket,
+      info,
+      rulesEnv: decision.env,
+      started: (p) => emit({ type: 'ok', pid: p, info }),
+      ended: (p, status, error) => emit({ type: 'end', pid: p, status, ...(error ? { error } : {}) }),
+    });
+  }
+}

@@ -1,0 +1,61 @@
+// Facts: what is known about a connection before anything is decided (tcp-environ's set).
+import type { Socket } from 'node:net';
+import type { DnsClient } from '@ucspi/dns';
+import { type ConnectionInfo, unmapIPv4 } from '@ucspi/env';
+import { identLookup } from '@ucspi/ident';
+
+/** Which facts to look up, as the originals' options say. */
+export interface FactOptions {
+  /** -l: the local host name; undefined: looked up (reverse DNS of the local address). */
+  localName?: string;
+  /** -h (true) / -H (false): look up the remote host name. */
+  remoteHost: boolean;
+  /** -p: keep the remote name only if it resolves back to the address. */
+  paranoid: boolean;
+  /** -r (true) / -R (false): ask the client's ident server (RFC 1413). */
+  remoteInfo: boolean;
+  /** -t: how long the ident lookup may take, in ms. */
+  infoTimeoutMs: number;
+  /** -I with a link-local address: TCP6INTERFACE. */
+  netInterface?: string;
+}
+
+/** An address as the originals print it: IPv4-mapped IPv6 unmapped, no `%scope` suffix. */
+export function plainIp(address: string | undefined): string {
+  return unmapIPv4(address ?? '').replace(/%.*$/, '');
+}
+
+/**
+ * The facts of an accepted connection. `remoteAddress` is the peer's address as read at accept
+ * time (a client that resets later leaves none on the socket). Lookups that fail leave their
+ * field unset, as the originals do.
+ */
+export async function gatherFacts(
+  socket: Socket,
+  remoteAddress: string,
+  localPort: number,
+  dns: DnsClient,
+  options: FactOptions,
+): Promise<ConnectionInfo> {
+  const remoteIp = plainIp(remoteAddress);
+  const localIp = plainIp(socket.localAddress);
+  const remotePort = socket.remotePort ?? 0;
+  const localHost = options.localName ?? (await dns.reverse(localIp).catch(() => undefined));
+  const remoteHost = options.remoteHost
+    ? await (options.paranoid ? dns.reverseParanoid(remoteIp) : dns.reverse(remoteIp)).catch(() => undefined)
+    : undefined;
+  // -r: ask the client's ident server within -t, as tcpserver does by default.
+  const remoteInfo = options.remoteInfo
+    ? await identLookup({ remoteIp, remotePort, localIp, localPort, timeoutMs: options.infoTimeoutMs })
+    : undefined;
+  return {
+    localIp,
+    localPort,
+    remoteIp,
+    remotePort,
+    ...(localHost !== undefined ? { localHost } : {}),
+    ...(remoteHost !== undefined ? { remoteHost } : {}),
+    ...(remoteInfo !== undefined ? { remoteInfo } : {}),
+    ...(options.netInterface ? { interface: options.netInterface } : {}),
+  };
+}

@@ -1,0 +1,25 @@
+export type { ConnectionInfo } from '@ucspi/env';
+export { errorStr } from '@ucspi/rules';
+export type { Admission, AdmitOptions } from './admit.js';
+export { admit } from './admit.js';
+export type { Connection, ConnectionHandler, ServerOptions, UcspiServer } from './engine.js';
+export { createServer } from './engine.js';
+export type { ServerErrorCode } from './errors.js';
+export { exitCodeOf, ServerError, ServerErrorCodes } from './errors.js';
+export type {
+  DenyEvent,
+  DropEvent,
+  EndEvent,
+  OkEvent,
+  ServerEvent,
+  StatusEvent,
+  WarningEvent,
+} from './events.js';
+export type { FactOptions } from './facts.js';
+export { gatherFacts, plainIp } from './facts.js';
+export type { BindAddress, BindAddressOptions } from './listen.js';
+export { resolveBindAddress, resolvePort } from './listen.js';
+export type { PrivilegeDrop } from './privileges.js';
+export { dropPrivileges } from './privileges.js';
+export type { Slot, SlotStatus } from './slots.js';
+export { Slots } from './slots.js';
