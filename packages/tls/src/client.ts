@@ -1,7 +1,6 @@
 import {
   type ConnectionOptions,
   checkServerIdentity,
-  rootCertificates,
   type SecureVersion,
   type TLSSocket,
 } from 'node:tls';
@@ -83,7 +82,10 @@ export async function loadClientTls(opts: ClientTlsOptions = {}): Promise<Client
   const connectOptions: ConnectionOptions = {
     minVersion: opts.minVersion ?? 'TLSv1.2',
     maxVersion: opts.maxVersion ?? 'TLSv1.3',
-    ca: ca.length ? ca : [...rootCertificates],
+    // Without CAs of its own, node:tls's default store (the bundled Mozilla roots, plus
+    // NODE_EXTRA_CA_CERTS): shared by every context, where a copy of rootCertificates would be
+    // parsed again for each one (a few ms of a short-lived client's start-up).
+    ...(ca.length ? { ca } : {}),
     rejectUnauthorized: false,
     // The name is checked in checkServer, so that `authorized` speaks of the chain alone.
     checkServerIdentity: () => undefined,

@@ -18,6 +18,12 @@ export const TlsErrorCodes = {
   BAD_OPTION: 'UCSPI_ERR_TLS_BAD_OPTION',
   /** Reading the key password from a file descriptor failed. */
   PASSWORD_FD: 'UCSPI_ERR_TLS_PASSWORD_FD',
+  /** connectTls: the TLS handshake failed (an alert, a protocol error, the peer closed). */
+  HANDSHAKE: 'UCSPI_ERR_TLS_HANDSHAKE',
+  /** connectTls: the TLS handshake did not finish within its deadline. */
+  HANDSHAKE_TIMEOUT: 'UCSPI_ERR_TLS_HANDSHAKE_TIMEOUT',
+  /** connectTls: the handshake finished but the server's certificate was refused (policy or hook). */
+  PEER_REJECTED: 'UCSPI_ERR_TLS_PEER_REJECTED',
 } as const;
 
 export type TlsErrorCode = (typeof TlsErrorCodes)[keyof typeof TlsErrorCodes];
@@ -37,5 +43,23 @@ export class TlsConfigError extends Error {
     this.code = code;
     this.temporary = code === TlsErrorCodes.FILE || code === TlsErrorCodes.PASSWORD_FD;
     if (extra.path !== undefined) this.path = extra.path;
+  }
+}
+
+/**
+ * A TLS connection that could not be set up by connectTls: the handshake failed or timed out
+ * (temporary, 111), or the server's certificate was refused (permanent, 100). `reason` is
+ * OpenSSL's reason (`wrong version number`, `tlsv13 alert certificate required`) or the refusal's.
+ */
+export class TlsConnectError extends Error {
+  readonly code: TlsErrorCode;
+  readonly temporary: boolean;
+  readonly reason?: string;
+  constructor(code: TlsErrorCode, message: string, extra: { reason?: string; cause?: unknown } = {}) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.name = 'TlsConnectError';
+    this.code = code;
+    this.temporary = code !== TlsErrorCodes.PEER_REJECTED;
+    if (extra.reason !== undefined) this.reason = extra.reason;
   }
 }

@@ -1,10 +1,18 @@
 export type { ClientTls, ClientTlsOptions } from './client.js';
 export { loadClientTls } from './client.js';
+export type { ConnectTlsOptions } from './connect.js';
+export { connectTls } from './connect.js';
 export { developmentCertificate, developmentCertificateDir } from './devcert.js';
 export type { TlsErrorCode } from './errors.js';
-export { TlsConfigError, TlsErrorCodes } from './errors.js';
+export { TlsConfigError, TlsConnectError, TlsErrorCodes } from './errors.js';
 export type { CertEvaluation, EvaluationPolicy } from './evaluate.js';
-export { applyEvaluationPolicy, certificateDigest, evaluateCertificate } from './evaluate.js';
+export {
+  applyEvaluationPolicy,
+  certificateDigest,
+  evaluateCertificate,
+  mostSeriousError,
+} from './evaluate.js';
+export { evaluationArgs, evaluationEnv } from './hook.js';
 export { readKeyPasswordFromFd } from './password.js';
 export type { ClientCertPolicy, ServerTls, ServerTlsOptions, SniEntry } from './server.js';
 export { loadServerTls } from './server.js';

@@ -142,10 +142,12 @@ describe.runIf(toolAvailable('openssl'))('handshakes with openssl s_client', () 
       expect(seen.at(-1)?.peer?.reason).toMatch(
         /^missing credentials \(CA\) or unable to validate client certificate/,
       );
+      // Self-signed (18) and not client.test (62): the mismatch outranks the self-signed error.
       expect(seen.at(-1)?.evaluation).toMatchObject({
         selfSigned: true,
+        hostnameMismatch: true,
         accept: false,
-        mostSeriousError: 18,
+        mostSeriousError: 62,
       });
 
       await sClient(port, '-cert', pki.expiredCert, '-key', pki.expiredKey);
