@@ -117,7 +117,10 @@ export function modSslEnv(socket: TLSSocket, opts: ModSslOptions = {}): Record<s
  */
 export function peerVerifyError(socket: TLSSocket): string | undefined {
   if (socket.authorized) return undefined;
-  let err: Error | null | undefined = socket.authorizationError;
+  // node:tls sets authorizationError to the code itself (a string) on the sockets it made.
+  const given: unknown = socket.authorizationError;
+  if (typeof given === 'string' && given !== '') return given;
+  let err: Error | null | undefined = given as Error | null | undefined;
   if (!err) {
     const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
     err = handle?.verifyError?.();
