@@ -1,3 +1,5 @@
+export type { ClientProgOptions } from './client.js';
+export { CLIENT_PROG_FDS, spawnClientProg } from './client.js';
 export type { ExecErrorCode } from './errors.js';
 export { ExecError } from './errors.js';
 export type { PausableListener } from './listener.js';
