@@ -1,4 +1,8 @@
 #!/usr/bin/env node
-// Not implemented yet: fail loudly rather than pretend (see the README).
-process.stderr.write('tcpclient: fatal: not implemented yet in this release of @ucspi/client\n');
-process.exitCode = 100;
+import { main } from '../main.js';
+
+main(process.argv.slice(2), process.env, { stderr: process.stderr }).then((code) => {
+  // Nothing is left to do: standard input may still be open (a terminal), a lookup or a hook may
+  // still run; stderr is written synchronously.
+  process.exit(code);
+});

@@ -1,0 +1,123 @@
+// tcpclient: connect (TCP or a UNIX socket), optionally STARTTLS and TLS with the certificate
+// decision, then client mode or the program. One top-level catch picks the exit code.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { EnvDelta } from '@ucspi/env';
+import { clientMode } from './client.js';
+import { connectTcp, connectUnix, FatalError, resolveHost, resolvePort } from './connect.js';
+import { connectionInfo, tcpEnvironment, tlsProvider, unixEnvironment } from './environ.js';
+import { createLog, errorText, type Log } from './log.js';
+import { type ClientOptions, parseOptions, USAGE, UsageError } from './options.js';
+import { progMode } from './prog.js';
+
+/** Where main() reads and writes. */
+export interface ClientIo {
+  stderr: NodeJS.WritableStream;
+  /** Client mode's input and output descriptors (default 0 and 1). */
+  stdinFd?: number;
+  stdoutFd?: number;
+}
+
+/**
+ * Run tcpclient with argv (options and operands, no program name) and env. Resolves with the exit
+ * code: 100 for a usage or permanent error, 111 for a temporary one (no connection, TLS failed or
+ * refused), the program's own exit code in prog mode (128 + the signal number when it was
+ * killed), 0 when client mode ended with the server's EOF.
+ */
+export async function main(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  io: ClientIo,
+): Promise<number> {
+  let o: ClientOptions;
+  try {
+    o = parseOptions(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    if (err.message) io.stderr.write(`tcpclient: ${err.message}\n`);
+    io.stderr.write(`${USAGE}\n`);
+    return 100;
+  }
+  const log = createLog(o.verbosity, io.stderr);
+  try {
+    return await run(o, env, io, log);
+  } catch (err) {
+    if (err instanceof FatalError) {
+      if (!err.quiet) log.fatal(err.message);
+      return err.exitCode;
+    }
+    const e = err as { message?: string; temporary?: boolean };
+    log.fatal(e.message ?? String(err));
+    return e.temporary === false ? 100 : 111;
+  }
+}
+
+async function run(
+  o: ClientOptions,
+  env: Record<string, string | undefined>,
+  io: ClientIo,
+  log: Log,
+): Promise<number> {
+  if (o.starttls) {
+    const { isClientProtocol } = await import('@ucspi/starttls');
+    if (!isClientProtocol(o.starttls)) throw new FatalError(`unknown STARTTLS protocol: ${o.starttls}`, 100);
+  }
+  const tls = o.tls ? await (await import('./tls.js')).loadTls(o, env) : undefined;
+  if (tls) {
+    log.info(tls.files.certFile ? `using certificate ${tls.files.certFile}` : 'using no client certificate');
+    for (const note of tls.files.notes) log.info(note);
+  } else log.info('using un-encrypted connection');
+
+  const unix = o.host.startsWith('/');
+  let socket: Socket;
+  if (unix) socket = await connectUnix(o, o.host, errorText);
+  else {
+    const port = await resolvePort(o.port!);
+    const addresses = await resolveHost(o, env, errorText);
+    socket = await connectTcp(o, addresses, port, log.warn, errorText);
+  }
+  const info = unix ? undefined : connectionInfo(socket);
+  if (info) log.info(`connected to ${info.remoteIp} port ${info.remotePort}`);
+  else log.info(`connected to socket ${o.host}`);
+
+  // The program's environment is looked up while TLS is set up; client mode needs none.
+  const environ: Promise<EnvDelta> | undefined =
+    o.prog.length === 0 ? undefined : info ? tcpEnvironment(o, info, env) : Promise.resolve(unixEnvironment());
+  let connection: Duplex = socket;
+  let tlsSocket: TLSSocket | undefined;
+  if (tls) {
+    tlsSocket = await (await import('./secure.js')).secure(o, socket, tls.clientTls, env, log);
+    connection = tlsSocket;
+    log.info(`tls ${tlsSocket.getProtocol()} ${tlsSocket.getCipher()?.name ?? ''}`);
+  }
+
+  if (o.prog.length === 0) {
+    const r = await clientMode(connection, {
+      stdinFd: io.stdinFd ?? 0,
+      stdoutFd: io.stdoutFd ?? 1,
+      idleTimeoutMs: o.dataTimeoutMs,
+    });
+    if (r.error) throw new FatalError(`connection failed: ${r.error}`, 111);
+    return 0;
+  }
+
+  const { childEnv } = await import('@ucspi/env');
+  const progEnv = childEnv(
+    env,
+    (await environ) ?? {},
+    tlsSocket && o.provider ? { TLS_PROVIDER: tlsProvider(tlsSocket) } : {},
+  );
+  let streamError: string | undefined;
+  const { pid, status } = await progMode(connection, o.prog, progEnv, {
+    plain: !tlsSocket,
+    idleTimeoutMs: o.dataTimeoutMs,
+    onStreamError: (err) => {
+      streamError = (err as { reason?: string }).reason ?? (err as NodeJS.ErrnoException).code ?? err.message;
+    },
+  });
+  if (status.error) throw new FatalError(`unable to run ${o.prog[0]}: ${await errorText(status.error)}`, 111);
+  if (streamError) log.warn(`tcpclient: connection failed: ${streamError}`);
+  log.info(`end ${pid} status ${status.code ?? `signal ${status.signal}`}`);
+  return status.code ?? 128 + (status.wstat & 0x7f);
+}

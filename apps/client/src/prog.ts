@@ -1,0 +1,24 @@
+// Prog mode: the program reads the connection on fd 6 and writes it on fd 7, with tcp-environ in
+// its environment. A plain connection is handed over as it is (ucspi-tcp's tcpclient execs the
+// program on the socket); a TLS one is pumped through pipes, so the program always sees plaintext.
+import type { Duplex } from 'node:stream';
+import { type ExitStatus, spawnClientProg } from '@ucspi/exec';
+
+/** Run the program on the connection; resolves with how it ended once the bytes stopped moving. */
+export async function progMode(
+  connection: Duplex,
+  argv: readonly string[],
+  env: Record<string, string>,
+  opts: { plain: boolean; idleTimeoutMs: number; onStreamError: (err: Error) => void },
+): Promise<{ pid: number; status: ExitStatus }> {
+  const run = await spawnClientProg(
+    connection,
+    { argv, env },
+    opts.plain
+      ? { shareSocket: true }
+      : { idleTimeoutMs: opts.idleTimeoutMs, onStreamError: opts.onStreamError },
+  );
+  const status = await run.exited;
+  await run.done;
+  return { pid: run.pid, status };
+}
