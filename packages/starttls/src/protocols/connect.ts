@@ -66,7 +66,8 @@ async function client(d: Dialogue): Promise<void> {
     if (code >= 100 && code < 200) continue; // interim response (RFC 9110 section 15.2), the final one follows
     if (code >= 200 && code < 300) return;
     const reply = [status, ...headers].join('\n');
-    if (code === 407) {
+    // 407 is the standard answer; some proxies (tinyproxy for wrong credentials) answer 401.
+    if (code === 407 || code === 401) {
       d.fail(
         StartTlsErrorCodes.PROXY_AUTH,
         `the proxy ${username === undefined ? 'requires' : 'refused the'} authentication: ${show(status)}`,
