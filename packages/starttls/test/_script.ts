@@ -12,6 +12,7 @@ import { type StartTlsClientOptions, startTlsClient } from '../src/index.js';
  *   Consecutive S steps go out in one write (one packet on loopback, as a real server's reply).
  * - `S| ...` as `S:`, but written separately from the steps before it, on a later turn of the
  *   event loop (a reply split across packets).
+ * - (Played as the client, `C` steps are sent and `S` steps expected, the same way round.)
  * - `C: text` the peer must receive this line (`C: /regex/` matches instead); `C~ text` exactly
  *   these bytes; `C= hex` exactly these bytes.
  * - `TLS` the scripted server starts TLS on the connection (server side of the handshake); `TLS*`
@@ -92,13 +93,32 @@ class Reader {
 
 function chunkOf(step: Step): Buffer {
   const body = step.slice(3);
-  if (step.startsWith('S= ')) return Buffer.from(body.replace(/\s+/g, ''), 'hex');
-  if (step.startsWith('S~ ')) return Buffer.from(body, 'latin1');
+  if (step[1] === '=') return Buffer.from(body.replace(/\s+/g, ''), 'hex');
+  if (step[1] === '~') return Buffer.from(body, 'latin1');
   return Buffer.from(`${body}\r\n`, 'latin1');
 }
 
 /** Plays `steps` as the server side on `socket`; rejects on the first difference. */
-export async function playServer(socket: Socket, steps: readonly Step[], pki: TestPki): Promise<void> {
+export function playServer(socket: Socket, steps: readonly Step[], pki: TestPki): Promise<void> {
+  return play(socket, steps, pki, 'server');
+}
+
+/**
+ * Plays `steps` as the client side on `socket`: `C` steps are sent, `S` steps expected, `TLS` is
+ * the client side of the handshake. Rejects on the first difference.
+ */
+export function playClient(socket: Socket, steps: readonly Step[], pki: TestPki): Promise<void> {
+  return play(socket, steps, pki, 'client');
+}
+
+async function play(
+  socket: Socket,
+  steps: readonly Step[],
+  pki: TestPki,
+  role: 'server' | 'client',
+): Promise<void> {
+  const mine = role === 'server' ? 'S' : 'C';
+  const theirs = role === 'server' ? 'C' : 'S';
   let sock: Socket = socket;
   let reader = new Reader(sock);
   for (let i = 0; i < steps.length; i++) {
@@ -113,32 +133,37 @@ export async function playServer(socket: Socket, steps: readonly Step[], pki: Te
       } else if (rest.length || sock.readableLength) {
         throw new Error(`client pipelined ${rest.length + sock.readableLength} bytes before TLS`);
       }
-      const tls = new TLSSocket(under as Socket, {
-        isServer: true,
-        key: readFileSync(pki.serverKey),
-        cert: readFileSync(pki.serverChain),
-      });
-      await once(tls, 'secure');
-      sock = tls;
+      if (role === 'client') {
+        sock = await clientHandshake(pki)(under as Socket);
+      } else {
+        const tls = new TLSSocket(under as Socket, {
+          isServer: true,
+          key: readFileSync(pki.serverKey),
+          cert: readFileSync(pki.serverChain),
+        });
+        await once(tls, 'secure');
+        sock = tls;
+      }
       reader = new Reader(sock);
     } else if (step === 'EOF') {
       await reader.eof();
     } else if (step === 'DRAIN') {
       await reader.drain();
-    } else if (step.startsWith('S')) {
-      if (step.startsWith('S| ')) await new Promise((r) => setImmediate(r));
+    } else if (step.startsWith(mine)) {
+      if (step.startsWith(`${mine}| `)) await new Promise((r) => setImmediate(r));
       const chunks = [chunkOf(step)];
-      while (i + 1 < steps.length && /^S[:~=] /.test(steps[i + 1] as string))
+      const same = new RegExp(`^${mine}[:~=] `);
+      while (i + 1 < steps.length && same.test(steps[i + 1] as string))
         chunks.push(chunkOf(steps[++i] as Step));
       sock.write(Buffer.concat(chunks));
-    } else if (step.startsWith('C: ')) {
+    } else if (step.startsWith(`${theirs}: `)) {
       const want = step.slice(3);
       const got = await reader.line();
       const ok =
         want.startsWith('/') && want.endsWith('/') ? new RegExp(want.slice(1, -1)).test(got) : got === want;
       if (!ok) throw new Error(`step ${i}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
-    } else if (step.startsWith('C~ ') || step.startsWith('C= ')) {
-      const want = step.startsWith('C= ')
+    } else if (step.startsWith(`${theirs}~ `) || step.startsWith(`${theirs}= `)) {
+      const want = step.startsWith(`${theirs}= `)
         ? Buffer.from(step.slice(3).replace(/\s+/g, ''), 'hex')
         : Buffer.from(step.slice(3), 'latin1');
       const got = await reader.bytes(want.length);
