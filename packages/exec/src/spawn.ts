@@ -66,10 +66,10 @@ function signalNumber(signal: NodeJS.Signals): number {
  * `'out'`: a pipe the program writes), the server's own descriptor of that number (`'inherit'`),
  * /dev/null (`'ignore'`), or a descriptor number of the server.
  */
-export export type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | number;
+export type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | number;
 const isChannel = (slot: Slot) => slot === 'pipe' || slot === 'in' || slot === 'out';
 
-export export interface Started {
+export interface Started {
   run: ChildRun;
   /** The server's end of each channel slot, by child descriptor number. */
   pipes: Array<Socket | undefined>;
@@ -256,10 +256,6 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
 }
 
 /**
- * Start `spec` with one descriptor per slot (child fd i gets slots[i]); the layouts below and in
- * client.ts are made of this. Not exported from the package.
- */
-export /**
  * Start `spec` with one descriptor per slot (child fd i gets slots[i]); the layouts below and in
  * client.ts are made of this. Not exported from the package.
  */
