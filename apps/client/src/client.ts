@@ -2,18 +2,29 @@
 // like telnet or `openssl s_client`. Standard input's EOF half-closes the connection (for TLS,
 // close_notify then FIN) and the server's answer is still read; the server's EOF ends the run
 // once everything has been written out, whether or not standard input has ended.
-import { fstatSync } from 'node:fs';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pumpStreams } from '@ucspi/exec';
 
 /** A stream on one of this process's descriptors: a socket for pipes and sockets, else a file stream. */
-function fdStream(fd: number, mode: 'read' | 'write'): NodeJS.ReadableStream & NodeJS.WritableStream & { destroy(): void } {
+function fdStream(
+  fd: number,
+  mode: 'read' | 'write',
+): NodeJS.ReadableStream & NodeJS.WritableStream & { destroy(): void } {
   const st = fstatSync(fd);
   if (st.isFIFO() || st.isSocket())
-    return new Socket({ fd, readable: mode === 'read', writable: mode === 'write', allowHalfOpen: true }) as never;
-  return (mode === 'read' ? createReadStream('', { fd, autoClose: false }) : createWriteStream('', { fd, autoClose: false })) as never;
+    return new Socket({
+      fd,
+      readable: mode === 'read',
+      writable: mode === 'write',
+      allowHalfOpen: true,
+    }) as never;
+  return (
+    mode === 'read'
+      ? createReadStream('', { fd, autoClose: false })
+      : createWriteStream('', { fd, autoClose: false })
+  ) as never;
 }
 
 /** How client mode ended. */

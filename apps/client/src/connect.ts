@@ -1,7 +1,7 @@
 // The connection: a UNIX socket path, or the host's addresses tried in turn with ucspi-tcp's -T
 // x+y schedule (tcpclient.c): every address with x seconds, then the ones that timed out again
 // with y seconds each; a host with one address gets x+y at once.
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { ClientOptions } from './options.js';
 
 /** A fatal error with its exit code and message (printed as `tcpclient: fatal: MESSAGE`). */
@@ -28,7 +28,17 @@ interface Attempt {
  * nothing the server sends first (a greeting) is read here: it waits in the kernel for whoever
  * reads the connection (the program's fd 6, or TLS).
  */
-function attempt(opts: { host?: string; path?: string; port?: number; localIp?: string; localPort?: number; noDelay: boolean }, timeoutMs: number): Promise<Attempt> {
+function attempt(
+  opts: {
+    host?: string;
+    path?: string;
+    port?: number;
+    localIp?: string;
+    localPort?: number;
+    noDelay: boolean;
+  },
+  timeoutMs: number,
+): Promise<Attempt> {
   return new Promise((resolve) => {
     const socket = opts.path
       ? netConnect({ path: opts.path, allowHalfOpen: true })
@@ -132,7 +142,11 @@ export async function resolveHost(
   try {
     const dns = createDnsClient(env);
     addrs =
-      o.family === 4 ? await dns.ip4(o.host) : o.family === 6 ? await dns.ip6(o.host) : await dns.addresses(o.host);
+      o.family === 4
+        ? await dns.ip4(o.host)
+        : o.family === 6
+          ? await dns.ip6(o.host)
+          : await dns.addresses(o.host);
   } catch (err) {
     const e = err as { code?: string; temporary?: boolean };
     if (e.code === 'UCSPI_ERR_DNS_NOTFOUND' || e.code === 'UCSPI_ERR_DNS_BAD_NAME')

@@ -83,7 +83,11 @@ async function run(
 
   // The program's environment is looked up while TLS is set up; client mode needs none.
   const environ: Promise<EnvDelta> | undefined =
-    o.prog.length === 0 ? undefined : info ? tcpEnvironment(o, info, env) : Promise.resolve(unixEnvironment());
+    o.prog.length === 0
+      ? undefined
+      : info
+        ? tcpEnvironment(o, info, env)
+        : Promise.resolve(unixEnvironment());
   let connection: Duplex = socket;
   let tlsSocket: TLSSocket | undefined;
   if (tls) {

@@ -203,7 +203,8 @@ export function parseOptions(argv: readonly string[]): ClientOptions {
         o.tlsVersion = tlsMethod(argument);
         break;
       case 's':
-        if (!/^[a-z][a-z0-9-]*$/i.test(argument)) throw new UsageError(`-s ${argument}: unknown STARTTLS protocol`);
+        if (!/^[a-z][a-z0-9-]*$/i.test(argument))
+          throw new UsageError(`-s ${argument}: unknown STARTTLS protocol`);
         o.starttls = argument.toLowerCase();
         break;
       case 'm':

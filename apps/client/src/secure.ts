@@ -43,7 +43,10 @@ export async function secure(
     const e = err as { code?: string; message?: string; temporary?: boolean };
     socket.destroy();
     if (e.code?.startsWith('UCSPI_ERR_STARTTLS_'))
-      throw new FatalError(`STARTTLS (${o.starttls}) failed: ${e.message}`, e.temporary === false ? 100 : 111);
+      throw new FatalError(
+        `STARTTLS (${o.starttls}) failed: ${e.message}`,
+        e.temporary === false ? 100 : 111,
+      );
     // TLS failures, a refused certificate included, are temporary as in indimail's tcpclient.
     throw new FatalError(e.message ?? String(err), 111);
   }

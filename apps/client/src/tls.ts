@@ -18,7 +18,8 @@ const exists = (path: string) =>
   );
 
 /** indimail's rule: a name that starts with neither `.` nor `/` lives in CERTDIR. */
-const inCertDir = (dir: string, name: string) => (name.startsWith('.') || name.startsWith('/') ? name : join(dir, name));
+const inCertDir = (dir: string, name: string) =>
+  name.startsWith('.') || name.startsWith('/') ? name : join(dir, name);
 
 /** Which files a run uses, and why (for -v). */
 export interface TlsFiles {
@@ -51,7 +52,13 @@ export async function tlsFiles(o: ClientOptions, env: Record<string, string | un
     notes.push(`no ${what} ${path} (${variable} unset): ${otherwise}`);
     return undefined;
   };
-  const certFile = await pick(o.certFile, 'TLS_CERTFILE', 'clientcert.pem', 'client certificate', 'none presented');
+  const certFile = await pick(
+    o.certFile,
+    'TLS_CERTFILE',
+    'clientcert.pem',
+    'client certificate',
+    'none presented',
+  );
   const caFile = await pick(o.caFile, 'SERVERCA', 'serverca.pem', 'CA file', "using the system's CAs");
   const crlFile = await pick(o.crlFile, 'SERVERCRL', 'servercrl.pem', 'CRL file', 'no revocation check');
   return {
@@ -75,9 +82,10 @@ async function ciphers(
     list = (await readFile(list, 'latin1')).trim().split(/\s/)[0] ?? '';
   const suite = env.TLS_CIPHER_SUITE || undefined;
   const cipherList = env.TLS_CIPHER_LIST || undefined;
-  if (list !== undefined && o.tlsVersion === 'TLSv1.3') return { ciphersuites: list, ...(cipherList ? { ciphers: cipherList } : {}) };
+  if (list !== undefined && o.tlsVersion === 'TLSv1.3')
+    return { ciphersuites: list, ...(cipherList ? { ciphers: cipherList } : {}) };
   return {
-    ...(list ?? cipherList ? { ciphers: (list ?? cipherList)! } : {}),
+    ...((list ?? cipherList) ? { ciphers: (list ?? cipherList)! } : {}),
     ...(suite ? { ciphersuites: suite } : {}),
   };
 }

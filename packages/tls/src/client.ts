@@ -1,9 +1,4 @@
-import {
-  type ConnectionOptions,
-  checkServerIdentity,
-  type SecureVersion,
-  type TLSSocket,
-} from 'node:tls';
+import { type ConnectionOptions, checkServerIdentity, type SecureVersion, type TLSSocket } from 'node:tls';
 import { caDirectory, pemCertificates, readConfigFile } from './_files.js';
 import { loadIdentity } from './_identity.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';

@@ -5,8 +5,8 @@ import diagnostics from 'node:diagnostics_channel';
 import { isIP, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { ClientTls } from './client.js';
-import { type CertEvaluation, type EvaluationPolicy, evaluateCertificate } from './evaluate.js';
 import { TlsConnectError, TlsErrorCodes } from './errors.js';
+import { type CertEvaluation, type EvaluationPolicy, evaluateCertificate } from './evaluate.js';
 import { waitForHandshake } from './handshake.js';
 
 const connectChannel = diagnostics.channel('ucspi:tls:connect');
@@ -62,7 +62,12 @@ export async function connectTls(
     tlsSocket.destroy();
     socket.destroy();
     if (connectChannel.hasSubscribers)
-      connectChannel.publish({ ok: false, ms: performance.now() - started, code: err.code, reason: err.reason });
+      connectChannel.publish({
+        ok: false,
+        ms: performance.now() - started,
+        code: err.code,
+        reason: err.reason,
+      });
     throw err;
   };
   const deadline = performance.now() + opts.timeoutMs;
@@ -70,7 +75,10 @@ export async function connectTls(
   if (!shaken.ok) {
     if (shaken.timedOut)
       fail(
-        new TlsConnectError(TlsErrorCodes.HANDSHAKE_TIMEOUT, `TLS handshake timed out after ${opts.timeoutMs} ms`),
+        new TlsConnectError(
+          TlsErrorCodes.HANDSHAKE_TIMEOUT,
+          `TLS handshake timed out after ${opts.timeoutMs} ms`,
+        ),
       );
     const reason =
       shaken.reason ??
@@ -92,7 +100,8 @@ export async function connectTls(
   } catch (err) {
     refusal = `server certificate rejected: the evaluation hook failed: ${(err as Error).message}`;
   }
-  if (refusal !== undefined) fail(new TlsConnectError(TlsErrorCodes.PEER_REJECTED, refusal, { reason: refusal }));
+  if (refusal !== undefined)
+    fail(new TlsConnectError(TlsErrorCodes.PEER_REJECTED, refusal, { reason: refusal }));
   if (tlsSocket.destroyed) fail(new TlsConnectError(TlsErrorCodes.HANDSHAKE, 'TLS connection closed', {}));
   tlsSocket.off('error', swallow);
   if (connectChannel.hasSubscribers)

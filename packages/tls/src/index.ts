@@ -1,3 +1,5 @@
+export type { AcceptTlsOptions, AcceptTlsResult } from './accept.js';
+export { acceptTls, negotiated } from './accept.js';
 export type { ClientTls, ClientTlsOptions } from './client.js';
 export { loadClientTls } from './client.js';
 export type { ConnectTlsOptions } from './connect.js';
@@ -12,13 +14,11 @@ export {
   evaluateCertificate,
   mostSeriousError,
 } from './evaluate.js';
+export type { HandshakeResult } from './handshake.js';
+export { opensslReason, surfaceTlsErrors, waitForHandshake } from './handshake.js';
 export { evaluationArgs, evaluationEnv } from './hook.js';
 export { readKeyPasswordFromFd } from './password.js';
 export type { ClientCertPolicy, ServerTls, ServerTlsOptions, SniEntry } from './server.js';
 export { loadServerTls } from './server.js';
 export type { StunnelVerifyLevel, VerifyPolicy } from './verifylevel.js';
 export { stunnelVerifyPolicy } from './verifylevel.js';
-export type { AcceptTlsOptions, AcceptTlsResult } from './accept.js';
-export { acceptTls, negotiated } from './accept.js';
-export type { HandshakeResult } from './handshake.js';
-export { opensslReason, surfaceTlsErrors, waitForHandshake } from './handshake.js';
