@@ -25,7 +25,9 @@ const strict = process.argv.includes('--strict') || process.env.UCSPI_REQUIRE_NA
 function skip(reason) {
   const line = `@ucspi/exec: native spawner not built from source (${reason}); the prebuilt one, if any, is used`;
   if (strict) {
-    console.error(`${line}\n@ucspi/exec: fatal: a source build is required here (UCSPI_REQUIRE_NATIVE=1 or --strict)`);
+    console.error(
+      `${line}\n@ucspi/exec: fatal: a source build is required here (UCSPI_REQUIRE_NATIVE=1 or --strict)`,
+    );
     process.exit(1);
   }
   console.error(line);

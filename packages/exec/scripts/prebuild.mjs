@@ -48,9 +48,13 @@ function findZig() {
   if (!existsSync(bin)) {
     console.error(`prebuild: installing ${ZIG_PACKAGE} into ${prefix}`);
     mkdirSync(prefix, { recursive: true });
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, ZIG_PACKAGE], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    execFileSync(
+      'npm',
+      ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, ZIG_PACKAGE],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
   }
   return bin;
 }

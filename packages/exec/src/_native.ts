@@ -59,7 +59,8 @@ export interface NativeLoad {
 }
 
 function load(): NativeLoad {
-  if (process.platform !== 'linux') return { binding: undefined, reason: `${process.platform} is not supported` };
+  if (process.platform !== 'linux')
+    return { binding: undefined, reason: `${process.platform} is not supported` };
   if (!isMainThread) return { binding: undefined, reason: 'not the main thread' };
   if (process.env.UCSPI_EXEC_NATIVE === '0') return { binding: undefined, reason: 'UCSPI_EXEC_NATIVE=0' };
   const require = createRequire(import.meta.url);

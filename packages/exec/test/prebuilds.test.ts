@@ -10,7 +10,11 @@ import { describe, expect, it } from 'vitest';
 // starts a program when it is the only addon there is (node-gyp-build's PREBUILDS_ONLY).
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const prebuilds = ['linux-x64', 'linux-arm64'].flatMap((dir) =>
-  ['glibc', 'musl'].map((libc) => ({ dir, libc, file: join(pkg, 'prebuilds', dir, `node.napi.${libc}.node`) })),
+  ['glibc', 'musl'].map((libc) => ({
+    dir,
+    libc,
+    file: join(pkg, 'prebuilds', dir, `node.napi.${libc}.node`),
+  })),
 );
 
 it('prebuilds were made from the current native/spawn.c (else: pnpm --filter @ucspi/exec native:prebuilds)', () => {
@@ -27,7 +31,9 @@ describe.runIf(toolAvailable('readelf'))('prebuilt binaries', () => {
     const r = await run('readelf', ['-h', '-V', '--dyn-syms', '-W', p.file]);
     expect(r.code).toBe(0);
     const text = r.stdout.toString();
-    expect(text).toMatch(p.dir === 'linux-x64' ? /Machine:\s+Advanced Micro Devices X86-64/ : /Machine:\s+AArch64/);
+    expect(text).toMatch(
+      p.dir === 'linux-x64' ? /Machine:\s+Advanced Micro Devices X86-64/ : /Machine:\s+AArch64/,
+    );
     expect(text).toMatch(/Type:\s+DYN/);
     expect(text).toMatch(/ napi_register_module_v1$/m);
     const versions = [...text.matchAll(/@GLIBC_([0-9.]+)/g)].map((m) => m[1] ?? '');
