@@ -279,6 +279,49 @@ describe.runIf(toolAvailable('tcpserver') && toolAvailable('tcprules'))('same as
     return outOurs;
   }
 
+  it('a rules file that cannot be read drops the connection in the same words and status as ucspi-tcp', async () => {
+    const tmp = tempDir();
+    try {
+      // No such file (without -X), then a file too short to be a cdb. (A directory would crash
+      // ucspi-tcp's child with SIGSEGV: not a behaviour to copy.)
+      writeFileSync(join(tmp.path, 'short.cdb'), 'x');
+      expect(
+        await compare([
+          '-1',
+          '-v',
+          '-H',
+          '-R',
+          '-l',
+          'x',
+          '-x',
+          join(tmp.path, 'none.cdb'),
+          '127.0.0.1',
+          '0',
+          'echo',
+          'no',
+        ]),
+      ).toBe('');
+      expect(
+        await compare([
+          '-1',
+          '-v',
+          '-H',
+          '-R',
+          '-l',
+          'x',
+          '-x',
+          join(tmp.path, 'short.cdb'),
+          '127.0.0.1',
+          '0',
+          'echo',
+          'no',
+        ]),
+      ).toBe('');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it("-O (the default) drops the IP options of the client's SYN as the man page says; -o keeps them", async () => {
     // Perl (perl-base, always on Debian) sets a Record Route option on the client's socket; the
     // program reads IP_OPTIONS of its fd 0, the accepted socket: the options echoed back, or none.

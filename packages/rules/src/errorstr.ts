@@ -76,6 +76,8 @@ const TEXTS: Record<string, string> = {
   EBADRPC: 'RPC structure is bad',
   ENOLCK: 'no locks available',
   ENOSYS: 'system call not available',
+  // djb's cdb reports a file too short or inconsistent for its own offsets as error_proto.
+  UCSPI_ERR_CDB_CORRUPT: 'protocol error',
 };
 
 /**

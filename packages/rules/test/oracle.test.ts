@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, runBin, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -112,7 +112,9 @@ describe.runIf(toolAvailable('tcprules') && toolAvailable('tcprulescheck'))('aga
       const ours = await runBin(PKG, 'tcprules', args, { input: corpus.basic });
       expect([ours.code, ours.stderr.toString()]).toEqual([theirs.code, theirs.stderr.toString()]);
     }
-    for (const args of [[], [f('absent.cdb')]]) {
+    // A file too short to be a cdb: djb's cdb says error_proto, `protocol error`.
+    writeFileSync(f('short.cdb'), 'x');
+    for (const args of [[], [f('absent.cdb')], [f('short.cdb')]]) {
       const theirs = await run('tcprulescheck', args, { env: baseEnv });
       const ours = await runBin(PKG, 'tcprulescheck', args, { env: baseEnv });
       expect([ours.code, ours.stderr.toString(), ours.stdout.toString()]).toEqual([
