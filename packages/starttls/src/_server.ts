@@ -50,6 +50,7 @@ export async function commandLoop(
 
 /** The command verb of a line, upper-cased, and the rest. */
 export function verb(line: string): [string, string] {
-  const m = /^(\S*)\s*(.*)$/.exec(line) as RegExpExecArray;
+  // [\s\S]: a line may hold a bare CR or other control characters; it still has a verb.
+  const m = /^(\S*)\s*([\s\S]*)$/.exec(line) as RegExpExecArray;
   return [(m[1] as string).toUpperCase(), m[2] as string];
 }
