@@ -16,8 +16,8 @@ export class FatalError extends Error {
   }
 }
 
-/** What a failed attempt says, and whether it timed out. */
-interface Attempt {
+/** What an attempt gave: the socket, or whether it timed out, or the error. */
+export interface Attempt {
   socket?: Socket;
   timedOut?: boolean;
   error?: NodeJS.ErrnoException;
@@ -28,7 +28,7 @@ interface Attempt {
  * nothing the server sends first (a greeting) is read here: it waits in the kernel for whoever
  * reads the connection (the program's fd 6, or TLS).
  */
-function attempt(
+export function attempt(
   opts: {
     host?: string;
     path?: string;
@@ -81,6 +81,7 @@ export async function connectTcp(
   port: number,
   warn: Warn,
   errorText: (err: unknown) => Promise<string>,
+  dial: typeof attempt = attempt,
 ): Promise<Socket> {
   let [x, y] = o.connectTimeoutMs;
   if (addresses.length === 1) {
@@ -91,7 +92,7 @@ export async function connectTcp(
   for (const timeout of [x, y]) {
     const again: string[] = [];
     for (const ip of todo) {
-      const r = await attempt(
+      const r = await dial(
         {
           host: ip,
           port,
