@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
 
 /** Where the development certificate lives: $XDG_CACHE_HOME/ucspi/dev-cert, else ~/.cache/ucspi/dev-cert. */
 export function developmentCertificateDir(env: Record<string, string | undefined> = process.env): string {
@@ -31,9 +31,12 @@ export async function developmentCertificate(
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+  // node-forge (1.8 MB, about 55 ms to load) is loaded only here, when a certificate is made, not at
+  // every start of a server that imports @ucspi/tls.
+  const forge: typeof Forge = (await import('node-forge')).default;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  const key = forge.pki.privateKeyFromPem(keyPem) as Forge.pki.rsa.PrivateKey;
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   cert.serialNumber = `01${randomBytes(8).toString('hex')}`;
