@@ -4,7 +4,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { TestPki } from '@ucspi/testkit';
-import { type StartTlsClientOptions, startTlsClient } from '../src/index.js';
+import { type StartTlsClientOptions, type StartTlsProtocol, startTlsClient } from '../src/index.js';
 
 /**
  * A transcript step of a scripted peer:
@@ -248,9 +248,19 @@ export function serverHandshake(pki: TestPki): (s: Socket) => Promise<TLSSocket>
 }
 
 /** Connects to `port` and runs startTlsClient with the test handshake. */
-export async function runClient(
+export function runClient(
   port: number,
   protocol: string,
+  pki: TestPki,
+  options: StartTlsClientOptions = {},
+): Promise<TLSSocket> {
+  return runClientWith(port, protocol, pki, options);
+}
+
+/** {@link runClient} for a protocol name or object. */
+export async function runClientWith(
+  port: number,
+  protocol: string | StartTlsProtocol,
   pki: TestPki,
   options: StartTlsClientOptions = {},
 ): Promise<TLSSocket> {
