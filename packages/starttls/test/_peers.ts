@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { findTool, type TestPki, waitForLine } from '@ucspi/testkit';
+import { findTool, run, type TestPki, waitForLine } from '@ucspi/testkit';
 
 /** A real server started by a test: its ports and how to stop it (the process is always reaped). */
 export interface Peer {
@@ -212,6 +212,163 @@ export async function startTinyproxy(dir: string, port: number, user: string, pa
   } catch (err) {
     await peer.stop();
     throw new Error(`tinyproxy did not start: ${(err as Error).message}\n${peer.log()}`);
+  }
+  return peer;
+}
+
+/**
+ * PostgreSQL 15 (Debian's postgresql): initdb and postgres run as the `postgres` user (runuser;
+ * the tests run as root) in `dir`, listening on loopback with ssl=on. Takes a few seconds.
+ */
+export async function startPostgres(dir: string, pki: TestPki, port: number): Promise<Peer> {
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('the PostgreSQL server is not installed');
+  const { cert, key } = openUp(dir, pki);
+  const data = join(dir, 'pgdata');
+  // postgres wants its key private and its own.
+  chmodSync(key, 0o600);
+  await runChecked(['chown', 'postgres', dir, cert, key]);
+  await runChecked([
+    'runuser',
+    '-u',
+    'postgres',
+    '--',
+    join(bin, 'initdb'),
+    '-D',
+    data,
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
+  ]);
+  const child = spawn(
+    'runuser',
+    [
+      '-u',
+      'postgres',
+      '--',
+      join(bin, 'postgres'),
+      '-D',
+      data,
+      '-k',
+      dir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'ssl=on',
+      '-c',
+      `ssl_cert_file=${cert}`,
+      '-c',
+      `ssl_key_file=${key}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const peer = started(child, { postgres: port });
+  try {
+    await waitForLine(
+      child.stderr as NonNullable<typeof child.stderr>,
+      /ready to accept connections/,
+      30_000,
+    );
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`postgres did not start: ${(err as Error).message}\n${peer.log()}`);
+  }
+  return peer;
+}
+
+/** The directory of Debian's PostgreSQL server binaries (the newest version installed), or undefined. */
+export function findPostgresBin(): string | undefined {
+  try {
+    const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
+    for (const v of versions) {
+      const bin = join('/usr/lib/postgresql', v, 'bin');
+      if (existsSync(join(bin, 'postgres')) && existsSync(join(bin, 'initdb'))) return bin;
+    }
+  } catch {
+    // not installed
+  }
+  return undefined;
+}
+
+async function runChecked(argv: string[]): Promise<void> {
+  const r = await run(argv[0] as string, argv.slice(1), { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (${r.code}): ${r.stderr}`);
+}
+
+/** OpenLDAP's slapd in the foreground (-d 0) with a slapd.conf in `dir`, StartTLS with the test certificate. */
+export async function startSlapd(dir: string, pki: TestPki, port: number): Promise<Peer> {
+  const slapd = findTool('slapd');
+  if (!slapd) throw new Error('slapd not found');
+  const { cert, key } = openUp(dir, pki);
+  mkdirSync(join(dir, 'ldapdb'), { recursive: true });
+  const conf = join(dir, 'slapd.conf');
+  writeFileSync(
+    conf,
+    [
+      'include /etc/ldap/schema/core.schema',
+      `pidfile ${join(dir, 'slapd.pid')}`,
+      `argsfile ${join(dir, 'slapd.args')}`,
+      'modulepath /usr/lib/ldap',
+      'moduleload back_mdb',
+      `TLSCertificateFile ${cert}`,
+      `TLSCertificateKeyFile ${key}`,
+      'database mdb',
+      'suffix "dc=test"',
+      'rootdn "cn=admin,dc=test"',
+      `directory ${join(dir, 'ldapdb')}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(slapd, ['-d', '0', '-f', conf, '-h', `ldap://127.0.0.1:${port}/`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const peer = started(child, { ldap: port });
+  try {
+    await waitForPort(port);
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`slapd did not start: ${(err as Error).message}\n${peer.log()}`);
+  }
+  return peer;
+}
+
+/** vsftpd in the foreground on loopback with ssl_enable (AUTH TLS); nobody can log in. */
+export async function startVsftpd(dir: string, pki: TestPki, port: number): Promise<Peer> {
+  const vsftpd = findTool('vsftpd');
+  if (!vsftpd) throw new Error('vsftpd not found');
+  const { cert, key } = openUp(dir, pki);
+  const empty = join(dir, 'empty');
+  mkdirSync(empty, { recursive: true, mode: 0o755 });
+  const conf = join(dir, 'vsftpd.conf');
+  writeFileSync(
+    conf,
+    [
+      'listen=YES',
+      'listen_ipv6=NO',
+      'listen_address=127.0.0.1',
+      `listen_port=${port}`,
+      'background=NO',
+      'anonymous_enable=NO',
+      'local_enable=YES',
+      'ssl_enable=YES',
+      `rsa_cert_file=${cert}`,
+      `rsa_private_key_file=${key}`,
+      `secure_chroot_dir=${empty}`,
+      'seccomp_sandbox=NO',
+      'require_ssl_reuse=NO',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(vsftpd, [conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const peer = started(child, { ftp: port });
+  try {
+    await waitForPort(port);
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`vsftpd did not start: ${(err as Error).message}\n${peer.log()}`);
   }
   return peer;
 }

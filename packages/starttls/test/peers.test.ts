@@ -5,7 +5,16 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createTestPki, freePort, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StartTlsErrorCodes } from '../src/index.js';
-import { type Peer, startDovecot, startExim, startTinyproxy } from './_peers.js';
+import {
+  findPostgresBin,
+  type Peer,
+  startDovecot,
+  startExim,
+  startPostgres,
+  startSlapd,
+  startTinyproxy,
+  startVsftpd,
+} from './_peers.js';
 import { readLineFrom, runClient } from './_script.js';
 
 // The client side against real servers started on loopback high ports: exim (SMTP), dovecot
@@ -154,7 +163,86 @@ describe.skipIf(!toolAvailable('tinyproxy'))('tinyproxy (HTTP CONNECT)', () => {
   });
 });
 
-it('connect: a raw socket helper is not left open by a refused dialogue', async () => {
+/** The first chunk the TLS socket delivers (bounded). */
+async function firstChunk(tls: TLSSocket): Promise<Buffer> {
+  const timer = setTimeout(() => tls.destroy(new Error('no data within 10 s')), 10_000);
+  try {
+    const [chunk] = (await once(tls, 'data')) as [Buffer];
+    return chunk;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Under CI the PostgreSQL server must be there; locally its absence skips (as toolAvailable). */
+function postgresAvailable(): boolean {
+  if (findPostgresBin()) return true;
+  if (process.env.CI === 'true')
+    throw new Error('the PostgreSQL server is not installed (.ci/run installs postgresql)');
+  process.stderr.write('starttls tests: postgresql not installed; skipping its tests\n');
+  return false;
+}
+
+describe.skipIf(!postgresAvailable())('postgres', () => {
+  let pg: Peer;
+  beforeAll(async () => {
+    const dir = tempDir('starttls-pg-');
+    cleanups.push(dir.cleanup);
+    pg = await startPostgres(dir.path, pki, await freePort());
+    cleanups.push(() => pg.stop());
+  }, 90_000);
+
+  it('SSLRequest, S, TLS; the startup message over TLS is answered', async () => {
+    const tls = await runClient(pg.ports.postgres as number, 'postgres', pki);
+    const params = Buffer.from('user\0postgres\0database\0postgres\0\0', 'latin1');
+    const head = Buffer.alloc(8);
+    head.writeInt32BE(8 + params.length, 0);
+    head.writeInt32BE(196608, 4); // protocol 3.0
+    tls.write(Buffer.concat([head, params]));
+    const answer = await firstChunk(tls);
+    expect(String.fromCharCode(answer[0] as number)).toBe('R'); // AuthenticationOk (trust)
+    tls.destroy();
+  });
+});
+
+describe.skipIf(!toolAvailable('slapd'))('slapd (LDAP)', () => {
+  let slapd: Peer;
+  beforeAll(async () => {
+    const dir = tempDir('starttls-slapd-');
+    cleanups.push(dir.cleanup);
+    slapd = await startSlapd(dir.path, pki, await freePort());
+    cleanups.push(() => slapd.stop());
+  });
+
+  it('StartTLS extended operation, then an anonymous bind over TLS succeeds', async () => {
+    const tls = await runClient(slapd.ports.ldap as number, 'ldap', pki);
+    // SEQUENCE { messageID 2, BindRequest { version 3, name "", simple "" } }
+    tls.write(Buffer.from('300c020102600702010304008000', 'hex'));
+    const answer = await firstChunk(tls);
+    // SEQUENCE { messageID 2, BindResponse { resultCode success ... } }
+    expect(answer.subarray(0, 10).toString('hex')).toBe('300c02010261070a0100');
+    tls.destroy();
+  });
+});
+
+describe.skipIf(!toolAvailable('vsftpd'))('vsftpd (FTP)', () => {
+  let ftp: Peer;
+  beforeAll(async () => {
+    const dir = tempDir('starttls-vsftpd-');
+    cleanups.push(dir.cleanup);
+    ftp = await startVsftpd(dir.path, pki, await freePort());
+    cleanups.push(() => ftp.stop());
+  });
+
+  it('AUTH TLS, then FEAT and QUIT over TLS', async () => {
+    const tls = await runClient(ftp.ports.ftp as number, 'ftp', pki);
+    expect(await say(tls, 'FEAT', /^\d{3} /)).toMatch(/^211 /);
+    expect(await say(tls, 'QUIT', /^\d{3} /)).toMatch(/^221 /);
+    tls.destroy();
+  });
+});
+
+it('a failed dialogue destroys the socket (a server that closes at once: EOF)', async () => {
   // The library destroys the socket on failure: a server that closes at once gives EOF.
   const server = (await import('node:net')).createServer((s) => s.end());
   server.listen(0, '127.0.0.1');
