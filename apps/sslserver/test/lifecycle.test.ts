@@ -2,7 +2,7 @@
 // slots after a program that never starts or is killed, and the privileges -u/-g leave.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { findTool, run, tempDir } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -37,7 +37,12 @@ describe('the close deadline (CLOSETIMEOUT)', () => {
     const s = await startSsl(['-1', '-v', '-H', '-R', '127.0.0.1', '0', 'echo', 'bye'], {
       CLOSETIMEOUT: '1',
     });
-    const c = tlsConnect({ port: s.port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
+    const c = tlsConnect({
+      port: s.port,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      allowHalfOpen: true,
+    } as ConnectionOptions);
     let out = '';
     c.on('data', (b: Buffer) => {
       out += b.toString();
