@@ -164,6 +164,24 @@ describe.runIf(enabled)('published packages', () => {
       expect(status.path).toMatch(/node_modules\/(\.pnpm\/.*\/)?@ucspi\/exec\/prebuilds\/linux-/);
     });
 
+    it('every package loads with import, and with require() where Node.js has require(esm)', async () => {
+      const names = JSON.stringify([...tarballs.keys()]);
+      const esm = await run(
+        process.execPath,
+        ['--input-type=module', '-e', `for (const n of ${names}) await import(n);`],
+        { cwd: project },
+      );
+      expect(esm.stderr.toString()).toBe('');
+      expect(esm.code).toBe(0);
+      // require(esm) is on by default from Node.js 20.19 and 22.12; the READMEs say so.
+      if (!(process.features as { require_module?: boolean }).require_module) return;
+      const cjs = await run(process.execPath, ['-e', `for (const n of ${names}) require(n);`], {
+        cwd: project,
+      });
+      expect(cjs.stderr.toString()).toBe('');
+      expect(cjs.code).toBe(0);
+    });
+
     it.runIf(manager === 'npm')("each library README's first example runs as written", async () => {
       for (const lib of ['cdb', 'rules', 'env', 'dns', 'exec', 'ident', 'getopt']) {
         const readme = readFileSync(join(repo, 'packages', lib, 'README.md'), 'utf8');
