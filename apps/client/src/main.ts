@@ -4,12 +4,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { EnvDelta } from '@ucspi/env';
-import { clientMode } from './client.js';
 import { connectTcp, connectUnix, FatalError, resolveHost, resolvePort } from './connect.js';
-import { connectionInfo, tcpEnvironment, tlsProvider, unixEnvironment } from './environ.js';
 import { createLog, errorText, type Log } from './log.js';
 import { type ClientOptions, parseOptions, USAGE, UsageError } from './options.js';
-import { progMode } from './prog.js';
 
 /** Where main() reads and writes. */
 export interface ClientIo {
@@ -77,17 +74,22 @@ async function run(
     const addresses = await resolveHost(o, env, errorText);
     socket = await connectTcp(o, addresses, port, log.warn, errorText);
   }
-  const info = unix ? undefined : connectionInfo(socket);
+  // Each mode loads only what it needs: start-up is part of a one-shot client's speed.
+  const environ$ = o.prog.length ? import('./environ.js') : undefined;
+  const plainInfo = () => ({
+    localIp: socket.localAddress ?? '',
+    localPort: socket.localPort ?? 0,
+    remoteIp: socket.remoteAddress ?? '',
+    remotePort: socket.remotePort ?? 0,
+  });
+  const info = unix ? undefined : environ$ ? (await environ$).connectionInfo(socket) : plainInfo();
   if (info) log.info(`connected to ${info.remoteIp} port ${info.remotePort}`);
   else log.info(`connected to socket ${o.host}`);
 
   // The program's environment is looked up while TLS is set up; client mode needs none.
-  const environ: Promise<EnvDelta> | undefined =
-    o.prog.length === 0
-      ? undefined
-      : info
-        ? tcpEnvironment(o, info, env)
-        : Promise.resolve(unixEnvironment());
+  const environ: Promise<EnvDelta> | undefined = environ$?.then((m) =>
+    info ? m.tcpEnvironment(o, info, env) : m.unixEnvironment(),
+  );
   let connection: Duplex = socket;
   let tlsSocket: TLSSocket | undefined;
   if (tls) {
@@ -97,6 +99,7 @@ async function run(
   }
 
   if (o.prog.length === 0) {
+    const { clientMode } = await import('./client.js');
     const r = await clientMode(connection, {
       stdinFd: io.stdinFd ?? 0,
       stdoutFd: io.stdoutFd ?? 1,
@@ -110,9 +113,10 @@ async function run(
   const progEnv = childEnv(
     env,
     (await environ) ?? {},
-    tlsSocket && o.provider ? { TLS_PROVIDER: tlsProvider(tlsSocket) } : {},
+    tlsSocket && o.provider ? { TLS_PROVIDER: (await environ$!).tlsProvider(tlsSocket) } : {},
   );
   let streamError: string | undefined;
+  const { progMode } = await import('./prog.js');
   const { pid, status } = await progMode(connection, o.prog, progEnv, {
     plain: !tlsSocket,
     idleTimeoutMs: o.dataTimeoutMs,

@@ -40,8 +40,9 @@ export interface ConnectTlsOptions {
  * Start TLS as the client on `socket` (connected, nothing read from it yet that belongs to TLS)
  * with the `clientTls` configuration. Resolves with the TLS socket once the handshake has
  * finished within `timeoutMs` and the server's certificate was accepted; the socket is then
- * paused (data the server sent early waits in it) and TLS failures after the handshake (a bad
- * record, an alert) arrive as its 'error' events. Rejects with a {@link TlsConnectError}
+ * paused (data the server sent early waits in it), and a TLS failure after the handshake (a bad
+ * record, an alert) destroys it with that error (its 'error' event, and `errored` for a listener
+ * attached later). Rejects with a {@link TlsConnectError}
  * (`UCSPI_ERR_TLS_HANDSHAKE`, `UCSPI_ERR_TLS_HANDSHAKE_TIMEOUT`, `UCSPI_ERR_TLS_PEER_REJECTED`),
  * having destroyed the TLS socket and `socket`.
  */
@@ -104,6 +105,12 @@ export async function connectTls(
     fail(new TlsConnectError(TlsErrorCodes.PEER_REJECTED, refusal, { reason: refusal }));
   if (tlsSocket.destroyed) fail(new TlsConnectError(TlsErrorCodes.HANDSHAKE, 'TLS connection closed', {}));
   tlsSocket.off('error', swallow);
+  // A TLS failure after the handshake (an alert such as TLS 1.3's certificate_required, a bad
+  // record) is only emitted by node:tls, the socket left open: end it, so that a caller that
+  // attaches its listeners later still finds it destroyed with the error (`errored`).
+  tlsSocket.on('error', (err: Error) => {
+    if (!tlsSocket.destroyed) tlsSocket.destroy(err);
+  });
   if (connectChannel.hasSubscribers)
     connectChannel.publish({ ok: true, ms: performance.now() - started, protocol: tlsSocket.getProtocol() });
   return tlsSocket;
