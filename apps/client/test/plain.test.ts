@@ -177,3 +177,64 @@ describe('UNIX sockets', () => {
     );
   });
 });
+
+describe('IPv6 and timeouts', () => {
+  let server: NetServer | undefined;
+  afterEach(() => server?.close());
+
+  it('an IPv6 connection: PROTO=TCP6 with the TCP and TCP6 variables', async () => {
+    server = createServer((c) => c.end('hi\n'));
+    try {
+      server.listen(0, '::1');
+      await once(server, 'listening');
+    } catch {
+      return; // no IPv6 loopback on this machine
+    }
+    const port = (server.address() as { port: number }).port;
+    const r = await tcpclient(
+      ['-H', '-R', '-l', '0', '::1', String(port), 'sh', '-c', 'env; read l <&6; echo "$l" >&2'],
+      {
+        env: cleanEnv(),
+      },
+    );
+    expect(r.code, r.stderr.toString()).toBe(0);
+    const vars = envLines(r.stdout.toString(), TCP_VARS);
+    expect(vars).toContain('PROTO=TCP6');
+    expect(vars).toContain('TCPREMOTEIP=::1');
+    expect(vars).toContain('TCP6REMOTEIP=::1');
+    expect(vars).toContain(`TCPREMOTEPORT=${port}`);
+    expect(r.stderr.toString()).toBe('hi\n');
+  });
+
+  it('-a: a connection on which nothing moves ends with exit 111', async () => {
+    server = createServer(() => undefined);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const child = (await import('node:child_process')).spawn(process.execPath, [
+      (await import('./_helpers.js')).tcpclientBin,
+      '-a',
+      '1',
+      '127.0.0.1',
+      String(port),
+    ]);
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number];
+    child.stdin.end();
+    expect(code).toBe(111);
+    expect(err).toBe('tcpclient: fatal: connection failed: timed out\n');
+  });
+
+  it("a host name that cannot be resolved: the original's message and exit 111", async () => {
+    // DNSCACHEIP=127.0.0.1 (vitest.config.ts): nothing answers there, or a test's dnsmasq that
+    // knows no such name.
+    const r = await tcpclient(['no-such-host.invalid', '25'], { env: cleanEnv() });
+    expect(r.code).toBe(111);
+    expect(r.stderr.toString()).toMatch(
+      /^tcpclient: fatal: (no IP address for no-such-host\.invalid|temporarily unable to figure out IP address for no-such-host\.invalid: .+)\n$/,
+    );
+  });
+});
