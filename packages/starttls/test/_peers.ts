@@ -372,3 +372,48 @@ export async function startVsftpd(dir: string, pki: TestPki, port: number): Prom
   }
   return peer;
 }
+
+/**
+ * Prosody 0.12 in the foreground (-F) with a configuration in `dir`: virtual host `chat.test`,
+ * client-to-server and server-to-server ports on loopback, both requiring STARTTLS.
+ */
+export async function startProsody(dir: string, pki: TestPki, c2s: number, s2s: number): Promise<Peer> {
+  const prosody = findTool('prosody');
+  if (!prosody) throw new Error('prosody not found');
+  const { cert, key } = openUp(dir, pki);
+  mkdirSync(join(dir, 'prosody-data'), { recursive: true });
+  const conf = join(dir, 'prosody.cfg.lua');
+  writeFileSync(
+    conf,
+    [
+      'run_as_root = true',
+      `pidfile = "${join(dir, 'prosody.pid')}"`,
+      `data_path = "${join(dir, 'prosody-data')}"`,
+      `certificates = "${dir}"`,
+      'interfaces = { "127.0.0.1" }',
+      `c2s_ports = { ${c2s} }`,
+      `s2s_ports = { ${s2s} }`,
+      'c2s_direct_tls_ports = { }',
+      'c2s_require_encryption = true',
+      's2s_require_encryption = true',
+      'modules_enabled = { "tls"; "saslauth"; "dialback"; "disco"; }',
+      'log = { { levels = { min = "info" }, to = "console" } }',
+      `ssl = { certificate = "${cert}"; key = "${key}"; }`,
+      'VirtualHost "chat.test"',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(prosody, ['--config', conf, '-F'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const peer = started(child, { c2s, s2s });
+  try {
+    await waitForLine(
+      child.stdout as NonNullable<typeof child.stdout>,
+      new RegExp(`service 's2s' on .*:${s2s}`),
+    );
+    await waitForPort(c2s);
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`prosody did not start: ${(err as Error).message}\n${peer.log()}`);
+  }
+  return peer;
+}

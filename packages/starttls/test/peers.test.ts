@@ -11,6 +11,7 @@ import {
   startDovecot,
   startExim,
   startPostgres,
+  startProsody,
   startSlapd,
   startTinyproxy,
   startVsftpd,
@@ -239,6 +240,41 @@ describe.skipIf(!toolAvailable('vsftpd'))('vsftpd (FTP)', () => {
     expect(await say(tls, 'FEAT', /^\d{3} /)).toMatch(/^211 /);
     expect(await say(tls, 'QUIT', /^\d{3} /)).toMatch(/^221 /);
     tls.destroy();
+  });
+});
+
+describe.skipIf(!toolAvailable('prosody'))('prosody (XMPP)', () => {
+  let xmpp: Peer;
+  beforeAll(async () => {
+    const dir = tempDir('starttls-prosody-');
+    cleanups.push(dir.cleanup);
+    xmpp = await startProsody(dir.path, pki, await freePort(), await freePort());
+    cleanups.push(() => xmpp.stop());
+  });
+
+  for (const [protocol, port, ns] of [
+    ['xmpp', 'c2s', 'jabber:client'],
+    ['xmpp-server', 's2s', 'jabber:server'],
+  ] as const) {
+    it(`${protocol}: stream features, starttls, proceed; the stream restarts over TLS`, async () => {
+      const tls = await runClient(xmpp.ports[port] as number, protocol, pki, { host: 'chat.test' });
+      // RFC 6120 section 5.4.3.3: the client opens a new stream over TLS; features follow.
+      tls.write(
+        `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='${ns}' to='chat.test' version='1.0'>`,
+      );
+      let seen = '';
+      while (!seen.includes('</stream:features>')) seen += (await firstChunk(tls)).toString();
+      expect(seen).not.toContain('urn:ietf:params:xml:ns:xmpp-tls');
+      tls.destroy();
+    });
+  }
+
+  it('xmpp: an unknown host ends the stream: GREETING, never plaintext', async () => {
+    await expect(
+      runClient(xmpp.ports.c2s as number, 'xmpp', pki, { host: 'nobody.test' }),
+    ).rejects.toMatchObject({
+      code: StartTlsErrorCodes.GREETING,
+    });
   });
 });
 
