@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { checkToken } from './_reply.js';
+import { checkToken, show } from './_reply.js';
 import { StartTlsErrorCodes } from './errors.js';
 import type { Dialogue } from './protocol.js';
 
@@ -46,6 +46,24 @@ export async function commandLoop(
     }
     d.write(`${verdict.reply}\r\n`);
   }
+}
+
+/**
+ * The greeting to send: the `greeting` option (lines joined with CRLF, each of which must pass
+ * `valid`, so a caller's value can neither break the protocol nor smuggle a reply) or `fallback`.
+ * Returned with its final CRLF.
+ */
+export function greetingText(d: Dialogue, fallback: string, valid: (lines: string[]) => boolean): string {
+  const given = d.options.greeting;
+  if (given === undefined) return `${fallback}\r\n`;
+  const lines = given.replace(/\r?\n$/, '').split(/\r?\n/);
+  if (lines.some((l) => /[\r\x00]/.test(l) || l.length > 512) || !valid(lines)) {
+    d.fail(
+      StartTlsErrorCodes.BAD_OPTION,
+      `the greeting option is not a positive greeting of the protocol: ${show(given)}`,
+    );
+  }
+  return `${lines.join('\r\n')}\r\n`;
 }
 
 /** The command verb of a line, upper-cased, and the rest. */

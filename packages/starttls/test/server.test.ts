@@ -139,6 +139,37 @@ describe('transcripts', () => {
     expect(await result).toEqual({ ok: true });
   });
 
+  it('smtp: a multi-line greeting given by the caller; a greeting that is not 220 is BAD_OPTION', async () => {
+    const { played, result } = await scripted(
+      'smtp',
+      ['S: 220-backend.test ESMTP', 'S: 220 second line', 'C: QUIT', 'S: /^221 /'],
+      { greeting: '220-backend.test ESMTP\r\n220 second line' },
+    );
+    await played;
+    expect(await result).toMatchObject({ ok: false, err: { code: StartTlsErrorCodes.QUIT } });
+    for (const bad of ['554 go away', '220 ok\r\n250 injected', '220-only a continuation']) {
+      const s = await serve('smtp', { greeting: bad });
+      const socket = connect(s.port, '127.0.0.1');
+      socket.on('error', () => {});
+      expect(await s.result).toMatchObject({ ok: false, err: { code: StartTlsErrorCodes.BAD_OPTION } });
+      socket.destroy();
+    }
+  });
+
+  it('pop3 and imap: a greeting option that is not +OK or * OK is BAD_OPTION', async () => {
+    for (const [protocol, bad] of [
+      ['pop3', '-ERR no'],
+      ['imap', '* BYE no'],
+      ['imap', '* OK one\r\n* OK two'],
+    ] as const) {
+      const s = await serve(protocol, { greeting: bad });
+      const socket = connect(s.port, '127.0.0.1');
+      socket.on('error', () => {});
+      expect(await s.result).toMatchObject({ ok: false, err: { code: StartTlsErrorCodes.BAD_OPTION } });
+      socket.destroy();
+    }
+  });
+
   it('pop3: CAPA lists STLS, USER refused before TLS, STLS upgrades', async () => {
     const { played, result } = await scripted('pop3', [
       'S: +OK mx.test POP3 ready',

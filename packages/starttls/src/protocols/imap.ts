@@ -4,7 +4,7 @@
  * allowed. A PREAUTH greeting leaves no way to STARTTLS (RFC 3501 section 7.1.4) and is refused.
  */
 import { show } from '../_reply.js';
-import { commandLoop, serverName, type Verdict } from '../_server.js';
+import { commandLoop, greetingText, serverName, type Verdict } from '../_server.js';
 import { StartTlsErrorCodes } from '../errors.js';
 import type { Dialogue, StartTlsProtocol } from '../protocol.js';
 
@@ -74,7 +74,13 @@ const CAPABILITY = 'IMAP4rev1 STARTTLS LOGINDISABLED';
 
 async function serve(d: Dialogue): Promise<string> {
   const name = serverName(d);
-  d.writeLine(d.options.greeting ?? `* OK [CAPABILITY ${CAPABILITY}] ${name} IMAP ready`);
+  d.write(
+    greetingText(
+      d,
+      `* OK [CAPABILITY ${CAPABILITY}] ${name} IMAP ready`,
+      (lines) => lines.length === 1 && /^\* OK\b/i.test(lines[0] as string),
+    ),
+  );
   return commandLoop(
     d,
     (line): Verdict => {

@@ -5,7 +5,7 @@
  * s_client does.
  */
 import { show } from '../_reply.js';
-import { commandLoop, serverName, type Verdict, verb } from '../_server.js';
+import { commandLoop, greetingText, serverName, type Verdict, verb } from '../_server.js';
 import { StartTlsErrorCodes } from '../errors.js';
 import type { Dialogue, StartTlsProtocol } from '../protocol.js';
 
@@ -51,7 +51,13 @@ const NEEDS_TLS = new Set(['USER', 'PASS', 'APOP', 'AUTH']);
 
 async function serve(d: Dialogue): Promise<string> {
   const name = serverName(d);
-  d.writeLine(d.options.greeting ?? `+OK ${name} POP3 ready`);
+  d.write(
+    greetingText(
+      d,
+      `+OK ${name} POP3 ready`,
+      (lines) => lines.length === 1 && /^\+OK\b/.test(lines[0] as string),
+    ),
+  );
   return commandLoop(
     d,
     (line): Verdict => {

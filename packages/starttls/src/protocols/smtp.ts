@@ -5,7 +5,7 @@
  * knew, the server's capabilities may differ).
  */
 import { readReply, show } from '../_reply.js';
-import { commandLoop, serverName, type Verdict, verb } from '../_server.js';
+import { commandLoop, greetingText, serverName, type Verdict, verb } from '../_server.js';
 import { StartTlsErrorCodes } from '../errors.js';
 import type { Dialogue, StartTlsProtocol } from '../protocol.js';
 import { ehloName, hasKeyword } from './_ehlo.js';
@@ -24,11 +24,11 @@ export const protocol: StartTlsProtocol = {
  * STARTTLS answered with 220.
  */
 export async function helloThenStartTls(d: Dialogue, hello: 'EHLO' | 'LHLO'): Promise<void> {
-  const greeting = await readReply(d);
-  if (greeting.code !== 220) {
-    d.fail(StartTlsErrorCodes.GREETING, `the server refused the session: ${show(greeting.raw)}`, {
-      reply: greeting.raw,
-      temporary: greeting.code < 500,
+  const hello220 = await readReply(d);
+  if (hello220.code !== 220) {
+    d.fail(StartTlsErrorCodes.GREETING, `the server refused the session: ${show(hello220.raw)}`, {
+      reply: hello220.raw,
+      temporary: hello220.code < 500,
     });
   }
   d.writeLine(`${hello} ${ehloName(d)}`);
@@ -71,7 +71,12 @@ const NEEDS_TLS = new Set(['MAIL', 'RCPT', 'DATA', 'BDAT', 'AUTH', 'ETRN', 'VRFY
 
 async function serve(d: Dialogue): Promise<string> {
   const name = serverName(d);
-  d.writeLine(d.options.greeting ?? `220 ${name} ESMTP ready`);
+  // A multi-line greeting is 220- lines and a last 220 line (RFC 5321 section 4.2).
+  d.write(
+    greetingText(d, `220 ${name} ESMTP ready`, (lines) =>
+      lines.every((l, i) => (i < lines.length - 1 ? /^220-/.test(l) : /^220( |$)/.test(l))),
+    ),
+  );
   return commandLoop(
     d,
     (line): Verdict => {
