@@ -417,3 +417,83 @@ export async function startProsody(dir: string, pki: TestPki, c2s: number, s2s: 
   }
   return peer;
 }
+
+/**
+ * MariaDB (Debian's mariadb-server): a fresh data directory made by mariadb-install-db and a
+ * mariadbd on loopback with the test certificate, as the `mysql` user. Takes a few seconds.
+ */
+export async function startMariadb(dir: string, pki: TestPki, port: number): Promise<Peer> {
+  const installDb = findTool('mariadb-install-db');
+  const mariadbd = findTool('mariadbd');
+  if (!installDb || !mariadbd) throw new Error('mariadb-server is not installed');
+  const { cert, key } = openUp(dir, pki);
+  const data = join(dir, 'mariadb-data');
+  await runChecked(['chown', 'mysql', dir, cert, key]);
+  await runChecked([
+    installDb,
+    '--no-defaults',
+    '--user=mysql',
+    `--datadir=${data}`,
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+  ]);
+  const child = spawn(
+    mariadbd,
+    [
+      '--no-defaults',
+      '--user=mysql',
+      `--datadir=${data}`,
+      `--socket=${join(dir, 'mariadb.sock')}`,
+      `--pid-file=${join(dir, 'mariadb.pid')}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--ssl-cert=${cert}`,
+      `--ssl-key=${key}`,
+      '--skip-log-bin',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const peer = started(child, { mysql: port });
+  try {
+    await waitForLine(child.stderr as NonNullable<typeof child.stderr>, /ready for connections/, 30_000);
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`mariadbd did not start: ${(err as Error).message}\n${peer.log()}`);
+  }
+  return peer;
+}
+
+/** InspIRCd 3 in the foreground with its starttls module (IRCv3 tls) on loopback. */
+export async function startInspircd(dir: string, pki: TestPki, port: number): Promise<Peer> {
+  const inspircd = findTool('inspircd');
+  if (!inspircd) throw new Error('inspircd not found');
+  const { cert, key } = openUp(dir, pki);
+  const conf = join(dir, 'inspircd.conf');
+  writeFileSync(
+    conf,
+    [
+      '<server name="irc.test" description="test server" network="TestNet">',
+      '<admin name="Admin" nick="admin" email="admin@irc.test">',
+      `<bind address="127.0.0.1" port="${port}" type="clients">`,
+      '<connect name="main" allow="*" timeout="60" pingfreq="120" hardsendq="1M" softsendq="8192" recvq="8192" localmax="100" globalmax="100" useident="no">',
+      '<module name="ssl_gnutls">',
+      `<sslprofile name="main" provider="gnutls" certfile="${cert}" keyfile="${key}" dhfile="" hash="sha256">`,
+      '<module name="starttls">',
+      '<starttls enabled="yes" provider="main">',
+      `<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(dir, 'ircd.log')}">`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(inspircd, [`--config=${conf}`, '--nofork', '--runasroot', '--nopid'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const peer = started(child, { irc: port });
+  try {
+    await waitForLine(child.stdout as NonNullable<typeof child.stdout>, /is now running as/);
+    await waitForPort(port);
+  } catch (err) {
+    await peer.stop();
+    throw new Error(`inspircd did not start: ${(err as Error).message}\n${peer.log()}`);
+  }
+  return peer;
+}

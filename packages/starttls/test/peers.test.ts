@@ -10,6 +10,8 @@ import {
   type Peer,
   startDovecot,
   startExim,
+  startInspircd,
+  startMariadb,
   startPostgres,
   startProsody,
   startSlapd,
@@ -275,6 +277,56 @@ describe.skipIf(!toolAvailable('prosody'))('prosody (XMPP)', () => {
     ).rejects.toMatchObject({
       code: StartTlsErrorCodes.GREETING,
     });
+  });
+});
+
+describe.skipIf(!toolAvailable('mariadbd'))('mariadb (MySQL protocol)', () => {
+  let db: Peer;
+  beforeAll(async () => {
+    const dir = tempDir('starttls-mariadb-');
+    cleanups.push(dir.cleanup);
+    db = await startMariadb(dir.path, pki, await freePort());
+    cleanups.push(() => db.stop());
+  }, 90_000);
+
+  it('greeting with CLIENT_SSL, SSLRequest, TLS; the login packet over TLS is answered', async () => {
+    const tls = await runClient(db.ports.mysql as number, 'mysql', pki);
+    // HandshakeResponse41 (sequence 2): the SSLRequest's flags and fields, user "nobody", no password.
+    const payload = Buffer.concat([
+      Buffer.from(`85ae7f000000000121${'00'.repeat(23)}`, 'hex'),
+      Buffer.from('nobody\0', 'latin1'),
+      Buffer.from([0]),
+      Buffer.from('mysql_native_password\0', 'latin1'),
+      Buffer.from([0]),
+    ]);
+    tls.write(Buffer.concat([Buffer.from([payload.length, 0, 0, 2]), payload]));
+    const answer = await firstChunk(tls);
+    expect(answer[3]).toBe(3); // the server's reply has the next sequence id
+    expect([0x00, 0xfe, 0xff]).toContain(answer[4]); // OK, auth switch, or "access denied"
+    tls.destroy();
+  });
+});
+
+describe.skipIf(!toolAvailable('inspircd'))('inspircd (IRC)', () => {
+  let irc: Peer;
+  beforeAll(async () => {
+    const dir = tempDir('starttls-inspircd-');
+    cleanups.push(dir.cleanup);
+    irc = await startInspircd(dir.path, pki, await freePort());
+    cleanups.push(() => irc.stop());
+  });
+
+  it('STARTTLS (notices before 670 skipped), then registration over TLS', async () => {
+    const tls = await runClient(irc.ports.irc as number, 'irc', pki);
+    tls.write('NICK tester\r\nUSER tester 0 * :Test\r\n');
+    let welcomed = false;
+    for (let i = 0; i < 50 && !welcomed; i++) {
+      const line = await readLineFrom(tls);
+      welcomed = / 001 tester /.test(line);
+      if (/^PING (.*)$/.test(line)) tls.write(`PONG ${line.slice(5)}\r\n`);
+    }
+    expect(welcomed).toBe(true);
+    tls.destroy();
   });
 });
 
