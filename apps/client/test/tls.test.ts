@@ -381,7 +381,7 @@ describe.runIf(toolAvailable('openssl'))('-E: the certificate evaluation hook', 
   });
 });
 
-describe('prog mode over TLS against our sslserver', () => {
+describe('TLS against our sslserver', () => {
   it('the program talks plaintext on fd 6/7 while the wire carries TLS, and gets tcp-environ', async () => {
     const s = await startServer(
       process.execPath,
@@ -420,5 +420,20 @@ describe('prog mode over TLS against our sslserver', () => {
       'TCPREMOTEIP=127.0.0.1',
     ]);
     expect(r.stderr.toString()).toBe('hi TLSv1.3\ngot ping\n');
+  });
+
+  it('client mode over TLS: stdin EOF half-closes (close_notify), the answer still arrives', async () => {
+    const s = await startServer(
+      process.execPath,
+      [sslserverBin, '-1', '-H', '-R', '-l', 'srv', '127.0.0.1', '0', 'sh', '-c', 'cat; echo bye'],
+      /^\d+$/,
+      { env: { ...process.env, CERTFILE: pki.serverChain, KEYFILE: pki.serverKey } },
+    );
+    const input = 'x'.repeat(300_000);
+    const r = await tcpclient(['-n', '', ...ca(), '127.0.0.1', s.ready[0]!], { input, env: cleanEnv() });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.code).toBe(0);
+    // cat ended only because the half-close reached it; everything came back, then its last word.
+    expect(r.stdout.toString()).toBe(`${input}bye\n`);
   });
 });
