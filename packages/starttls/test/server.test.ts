@@ -218,6 +218,18 @@ describe('transcripts', () => {
 
 describe('refusals', () => {
   it('smtp: a command pipelined behind STARTTLS is refused (RFC 3207 section 6), no go-ahead sent', async () => {
+    // The positive path this guards: STARTTLS alone gets the go-ahead and TLS.
+    const ok = await scripted('smtp', [
+      'S: 220 mx.test ESMTP ready',
+      'C: STARTTLS',
+      'S: 220 2.0.0 Ready to start TLS',
+      'TLS',
+      'S: hello over TLS',
+      'C: ping',
+      'S: pong ping',
+    ]);
+    await ok.played;
+    expect(await ok.result).toEqual({ ok: true });
     const { played, result } = await scripted('smtp', [
       'S: 220 mx.test ESMTP ready',
       'C: EHLO client.test',

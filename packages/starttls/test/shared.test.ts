@@ -47,13 +47,30 @@ for (const t of transcripts) {
       );
     });
 
+    const lastS = t.before.map((s) => s.startsWith('S')).lastIndexOf(true);
+    const upToGoAhead = t.before.slice(0, lastS + 1);
+
     it('refuses plaintext sent right behind the go-ahead (never replayed into TLS)', async () => {
-      const lastS = t.before.map((s) => s.startsWith('S')).lastIndexOf(true);
-      const steps = [...t.before.slice(0, lastS + 1), 'S: 250 injected', 'DRAIN'];
-      const { port, done } = await scriptedServer(steps, pki);
+      // The positive path this guards: the same server without the injected line gets TLS.
+      await happy(full, t.protocol, t.options);
+      const { port, done } = await scriptedServer([...upToGoAhead, 'S: 250 injected', 'DRAIN'], pki);
       await expect(runClient(port, t.protocol, pki, t.options)).rejects.toMatchObject({
         code: StartTlsErrorCodes.INJECTION,
       });
+      await done;
+    });
+
+    it('plaintext in a later packet behind the go-ahead fails the handshake, never reaches the caller', async () => {
+      const { port, done } = await scriptedServer([...upToGoAhead, 'S| 250 injected', 'DRAIN'], pki);
+      const err = await runClient(port, t.protocol, pki, t.options).then(
+        (tls) => {
+          tls.destroy();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      // Read before the hand-over: INJECTION; read by TLS: a TLS error (it is no TLS record).
+      expect(err).toBeInstanceOf(Error);
       await done;
     });
   });
