@@ -1,5 +1,6 @@
 import { type FileHandle, open, rename } from 'node:fs/promises';
 import { CdbError, CdbErrorCodes } from './errors.js';
+import { cdbHashRange } from './hash.js';
 
 const HEADER = 2048;
 const MAX = 0xffffffff;
@@ -113,10 +114,9 @@ class Sink {
     else b.set(key, at + 8);
     if (typeof data === 'string') b.write(data, at + 8 + klen, 'utf8');
     else b.set(data, at + 8 + klen);
-    let h = 5381;
-    for (let i = at + 8, end = at + 8 + klen; i < end; i++) h = (((h << 5) + h) ^ b[i]!) >>> 0;
+    const hash = cdbHashRange(b, at + 8, at + 8 + klen);
     this.len += size;
-    return { hash: h, size };
+    return { hash, size };
   }
 }
 

@@ -2,6 +2,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { Resolver } from 'node:dns/promises';
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import { debuglog } from 'node:util';
+import { unmapIPv4 } from '@ucspi/env';
 import { DnsError, DnsErrorCodes } from './errors.js';
 import {
   applyRewriteRules,
@@ -130,12 +131,6 @@ function ip4Literal(name: string): string[] | undefined {
 function ip6Literal(name: string): string | undefined {
   const bare = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
   return isIP(bare) === 6 ? bare : undefined;
-}
-
-/** `::ffff:a.b.c.d` -> `a.b.c.d` (reported as IPv4, as the rest of the toolkit does). */
-function unmapIPv4(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m?.[1] !== undefined && isIPv4(m[1]) ? m[1] : ip;
 }
 
 /**

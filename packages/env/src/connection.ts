@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * What is known about one connection. Host names and remote info are `undefined` when they were
@@ -23,7 +23,7 @@ export type EnvDelta = Record<string, string | undefined>;
 /** `::ffff:1.2.3.4` as a socket reports an IPv4 client on a dual-stack listener, becomes `1.2.3.4`. */
 export function unmapIPv4(ip: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1]! : ip;
+  return m?.[1] !== undefined && isIPv4(m[1]) ? m[1] : ip;
 }
 
 /** Whether the connection is IPv6 once IPv4-mapped addresses are unmapped. */

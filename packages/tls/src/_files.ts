@@ -58,3 +58,20 @@ export async function caDirectory(dir: string): Promise<string[]> {
   }
   return out;
 }
+
+/**
+ * The CRLs in PEM files, one entry per CRL: node:tls reads one CRL per entry, and a file may hold
+ * several (OpenSSL checks the whole chain, so the CRL of every CA in it is needed).
+ */
+export async function readCrls(files: readonly string[]): Promise<string[]> {
+  const crl: string[] = [];
+  for (const f of files) {
+    const blocks = (await readConfigFile(f, 'CRL file'))
+      .toString('latin1')
+      .match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g);
+    if (!blocks)
+      throw new TlsConfigError(TlsErrorCodes.BAD_PEM, `CRL file ${f} holds no PEM CRL`, { path: f });
+    crl.push(...blocks);
+  }
+  return crl;
+}

@@ -1,5 +1,5 @@
 import { type ConnectionOptions, checkServerIdentity, type SecureVersion, type TLSSocket } from 'node:tls';
-import { caDirectory, pemCertificates, readConfigFile } from './_files.js';
+import { caDirectory, pemCertificates, readConfigFile, readCrls } from './_files.js';
 import { loadIdentity } from './_identity.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';
 import { type StunnelVerifyLevel, stunnelVerifyPolicy } from './verifylevel.js';
@@ -54,15 +54,7 @@ export async function loadClientTls(opts: ClientTlsOptions = {}): Promise<Client
   const identity = opts.certFile
     ? await loadIdentity(opts.certFile, opts.keyFile || opts.certFile, opts.keyPassword, false)
     : undefined;
-  const crl: string[] = [];
-  for (const f of opts.crlFiles ?? []) {
-    const blocks = (await readConfigFile(f, 'CRL file'))
-      .toString('latin1')
-      .match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g);
-    if (!blocks)
-      throw new TlsConfigError(TlsErrorCodes.BAD_PEM, `CRL file ${f} holds no PEM CRL`, { path: f });
-    crl.push(...blocks);
-  }
+  const crl = await readCrls(opts.crlFiles ?? []);
   const local: string[] = [];
   for (const f of opts.localCerts ?? [])
     local.push(...pemCertificates(await readConfigFile(f, 'local certificate'), f, 'local certificate'));

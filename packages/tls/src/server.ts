@@ -8,7 +8,7 @@ import {
   type TlsOptions,
 } from 'node:tls';
 import { peerCertificate, peerVerifyError } from '@ucspi/env';
-import { caDirectory, pemCertificates, readConfigFile } from './_files.js';
+import { caDirectory, pemCertificates, readConfigFile, readCrls } from './_files.js';
 import { loadIdentity } from './_identity.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';
 
@@ -115,17 +115,7 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
       `VERIFYDEPTH must be a number, not ${env.VERIFYDEPTH}`,
     );
 
-  const crl: string[] = [];
-  for (const f of opts.crlFiles ?? []) {
-    // node:tls reads one CRL per entry: split files that hold several (OpenSSL checks the whole
-    // chain, so the CRL of every CA in it is needed).
-    const blocks = (await readConfigFile(f, 'CRL file'))
-      .toString('latin1')
-      .match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g);
-    if (!blocks)
-      throw new TlsConfigError(TlsErrorCodes.BAD_PEM, `CRL file ${f} holds no PEM CRL`, { path: f });
-    crl.push(...blocks);
-  }
+  const crl = await readCrls(opts.crlFiles ?? []);
   let dhparam: Buffer | undefined;
   if (env.DHFILE) {
     dhparam = await readConfigFile(env.DHFILE, 'DHFILE');

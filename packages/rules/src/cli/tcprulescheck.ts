@@ -1,6 +1,6 @@
 import { Cdb } from '@ucspi/cdb';
 import { errorStr } from '../errorstr.js';
-import { ruleKeys } from '../lookup.js';
+import { lookupRules } from '../lookup.js';
 import type { CliIo } from './tcprules.js';
 
 /**
@@ -31,11 +31,16 @@ export async function tcprulescheck(
     ...(env.TCPREMOTEINFO !== undefined ? { info: env.TCPREMOTEINFO } : {}),
   };
   try {
-    for (const key of ruleKeys(query)) {
-      const data = cdb.get(key);
-      if (data === undefined) continue;
+    // The servers' own lookup, so that what this prints is what they do.
+    const match = lookupRules(cdb, query);
+    if (match) {
       io.stdout.write(
-        Buffer.concat([Buffer.from('rule '), Buffer.from(key), Buffer.from(':\n'), describe(data)]),
+        Buffer.concat([
+          Buffer.from('rule '),
+          Buffer.from(match.key),
+          Buffer.from(':\n'),
+          describe(match.data),
+        ]),
       );
       return 0;
     }
