@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findTool, run, toolAvailable } from '@ucspi/testkit';
+import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
 import { describe, expect, it } from 'vitest';
 
 // The prebuilt spawners the package ships (scripts/prebuild.mjs, zig cc): built from today's
@@ -111,5 +111,46 @@ describe.runIf(arm64Node && findTool('qemu-aarch64') && existsSync('/usr/aarch64
       expect(result.status.path).toMatch(/prebuilds\/linux-arm64\/node\.napi\.glibc\.node$/);
       expect(result.exit).toBe(7);
     }, 150_000);
+  },
+);
+
+// The x86-64 musl prebuild under musl's own dynamic linker: a musl program (musl-gcc) that stands in
+// for Node.js with a stub of every Node-API function the addon imports, loads it with RTLD_NOW (every
+// libc symbol must resolve in musl) and calls its module init. No musl Node.js is at hand here.
+describe.runIf(process.arch === 'x64' && toolAvailable('musl-gcc') && toolAvailable('readelf'))(
+  'the x86-64 musl prebuild',
+  () => {
+    it("loads under musl's dynamic linker and registers its module", async () => {
+      const addon = join(pkg, 'prebuilds', 'linux-x64', 'node.napi.musl.node');
+      const syms = (await run('readelf', ['--dyn-syms', '-W', addon])).stdout.toString();
+      const napi = [...new Set([...syms.matchAll(/ UND (napi_\w+)$/gm)].map((m) => m[1] ?? ''))];
+      expect(napi).toContain('napi_define_properties');
+      const harness = [
+        '#include <dlfcn.h>',
+        '#include <stdio.h>',
+        ...napi.map((f) => `int ${f}(void) { return 0; }`),
+        'int main(int argc, char **argv) {',
+        '  void *h = dlopen(argv[1], RTLD_NOW);',
+        '  if (!h) { printf("dlopen: %s\\n", dlerror()); return 1; }',
+        '  void *(*init)(void *, void *) = (void *(*)(void *, void *))dlsym(h, "napi_register_module_v1");',
+        '  int (*version)(void) = (int (*)(void))dlsym(h, "node_api_module_get_api_version_v1");',
+        '  if (!init || !version) { printf("no Node-API entry points\\n"); return 1; }',
+        '  void *exports = (void *)0x10;',
+        '  printf("napi %d init %s\\n", version(), init((void *)0x20, exports) == exports ? "ok" : "failed");',
+        '  return 0;',
+        '}',
+      ].join('\n');
+      const dir = tempDir();
+      try {
+        writeFileSync(join(dir.path, 'h.c'), harness);
+        const cc = await run('musl-gcc', ['-rdynamic', '-o', join(dir.path, 'h'), join(dir.path, 'h.c')]);
+        expect(cc.stderr.toString()).toBe('');
+        const r = await run(join(dir.path, 'h'), [addon]);
+        expect(r.stdout.toString()).toBe('napi 8 init ok\n');
+        expect(r.code).toBe(0);
+      } finally {
+        dir.cleanup();
+      }
+    });
   },
 );
