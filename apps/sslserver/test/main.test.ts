@@ -523,6 +523,9 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\n' "$l" >&$SSLWRITEFD`;
       ['-q', '-n', '-H', '-R', '-T', '2', '127.0.0.1', '0', 'sh', '-c', SMTP],
       { REQ: 'y' },
     );
+    // The same dialogue without the injection: the upgraded session goes on and carries data both
+    // ways, so a broken dialogue cannot pass as "nothing was injected".
+    expect(await starttls(s.port, '')).toBe('got after-tls\n');
     const out = await starttls(s.port, 'INJECTED\r\n');
     await s.stop();
     expect(out).not.toContain('INJECTED');
