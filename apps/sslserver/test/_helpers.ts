@@ -107,3 +107,34 @@ export function talkTls(port: number, input: Buffer | string = ''): Promise<Buff
     c.once('secureConnect', () => c.end(input));
   });
 }
+
+/**
+ * A TLS client that reads everything the server sends and its end (close_notify, FIN), then stays
+ * silent, never ending its own side. Resolves at the server's end with what was read; `refused`
+ * resolves once the server has let go of the connection (the client's writes, sent every 20 ms
+ * from `probe()` on, meet a reset).
+ */
+export async function silentClient(port: number): Promise<{ out: string; probe: () => Promise<void> }> {
+  const c = tlsConnect({
+    port,
+    host: '127.0.0.1',
+    rejectUnauthorized: false,
+    allowHalfOpen: true,
+  } as ConnectionOptions);
+  let out = '';
+  c.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  const gone = new Promise<void>((resolve) => {
+    c.on('error', () => resolve());
+    c.on('close', () => resolve());
+  });
+  await new Promise<void>((resolve) => c.once('end', () => resolve()));
+  return {
+    out,
+    probe: () => {
+      const writes = setInterval(() => c.write('late\n'), 20);
+      return gone.finally(() => clearInterval(writes));
+    },
+  };
+}

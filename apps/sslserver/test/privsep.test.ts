@@ -8,7 +8,7 @@ import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createTestPki, run, tempDir } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Running, startServer, stopAll, talkTls } from './_helpers.js';
+import { type Running, silentClient, startServer, stopAll, talkTls } from './_helpers.js';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ourBin = join(pkgDir, 'dist', 'bin', 'sslserver.js');
@@ -228,6 +228,18 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
     await ended;
     c.end();
     expect(out).toBe('got late\n');
+  });
+
+  it('the close deadline through the handler: a silent client is let go after CLOSETIMEOUT', async () => {
+    const s = await startJailed(['-1', '-v', '-H', '-R', '127.0.0.1', '0', 'echo', 'bye'], {
+      CLOSETIMEOUT: '1',
+    });
+    const client = await silentClient(s.port);
+    const t0 = Date.now();
+    expect(client.out).toBe('bye\n');
+    await s.waitLog(/sslserver: ended by \d+ status 0\nsslserver: status 0\/40\/0\n$/, 5000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    await client.probe();
   });
 
   it('exits 111 when its handler dies, for the supervisor to restart it', async () => {
