@@ -6,4 +6,4 @@ export { EnvError, EnvErrorCodes } from './errors.js';
 export { decodeEnvList, encodeEnvList, MAX_ENV_LIST_BYTES } from './list.js';
 export { logField } from './log.js';
 export type { ModSslOptions } from './modssl.js';
-export { certificateEnv, modSslEnv, peerCertificate, peerVerifyError } from './modssl.js';
+export { certificateEnv, modSslEnv, onelineDn, peerCertificate, peerVerifyError } from './modssl.js';

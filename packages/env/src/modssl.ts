@@ -160,10 +160,22 @@ export function certificateEnv(prefix: string, cert: X509Certificate): Record<st
   return env;
 }
 
+/**
+ * A distinguished name in OpenSSL's oneline form, `/C=DE/O=Test Org/CN=x`, from the form Node.js
+ * prints (one attribute per line, in certificate order): SSL_CLIENT_S_DN and its kin.
+ */
+export function onelineDn(dn: string): string {
+  return dn
+    .split('\n')
+    .filter((p) => p !== '')
+    .map((p) => `/${p}`)
+    .join('');
+}
+
 /** A DN in OpenSSL's oneline form plus its mod_ssl components (first occurrence of each). */
 function dnEnv(name: string, dn: string): Record<string, string> {
   const parts = dn.split('\n').filter((p) => p !== '');
-  const env: Record<string, string> = { [name]: parts.map((p) => `/${p}`).join('') };
+  const env: Record<string, string> = { [name]: onelineDn(dn) };
   for (const part of parts) {
     const eq = part.indexOf('=');
     const suffix = DN_PARTS[part.slice(0, eq)];

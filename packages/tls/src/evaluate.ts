@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
-import { peerCertificate, peerVerifyError } from '@ucspi/env';
+import { onelineDn, peerCertificate, peerVerifyError } from '@ucspi/env';
 
 // OpenSSL's X509_V_ERR_* numbers for the codes node:tls reports.
 const VERIFY_CODES: Record<string, number> = {
@@ -140,8 +140,8 @@ export function evaluateCertificate(
     subjectUrl: encodeURIComponent(subject),
     issuer,
     issuerUrl: encodeURIComponent(issuer),
-    subjectOneline: oneline(x509.subject),
-    issuerOneline: oneline(x509.issuer),
+    subjectOneline: onelineDn(x509.subject),
+    issuerOneline: onelineDn(x509.issuer),
     version: socket.getProtocol() ?? '',
     sans: sanEntries.filter((e) => e.startsWith('DNS:')).map((e) => e.slice(4)),
     sanEntries,
@@ -153,15 +153,6 @@ export function evaluateCertificate(
     anyError: errors.length > 0,
     accept: errors.length === 0,
   };
-}
-
-/** Node.js prints a name one attribute per line, in certificate order (OpenSSL's multi-line form). */
-function oneline(dn: string): string {
-  return dn
-    .split('\n')
-    .filter(Boolean)
-    .map((p) => `/${p}`)
-    .join('');
 }
 
 /**
