@@ -259,7 +259,11 @@ function startFallback(spec: ProgramSpec, slots: Slot[]): Started {
  * Start `spec` with one descriptor per slot (child fd i gets slots[i]); the layouts below and in
  * client.ts are made of this. Not exported from the package.
  */
-export async function start(spec: ProgramSpec, slots: Slot[], unread: readonly number[] = []): Promise<Started> {
+export async function start(
+  spec: ProgramSpec,
+  slots: Slot[],
+  unread: readonly number[] = [],
+): Promise<Started> {
   if (spec.argv[0] === undefined) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no program given', false);
   }
