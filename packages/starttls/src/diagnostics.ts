@@ -41,8 +41,27 @@ export const channels = {
 // NODE_DEBUG=ucspi prints the same events on stderr.
 const debug = debuglog('ucspi');
 
+// Credentials a client may send to a server side before TLS (which refuses them): IMAP LOGIN and
+// AUTHENTICATE, POP3 PASS and AUTH, SMTP AUTH. Their arguments never reach a subscriber.
+const SECRETS: Array<[RegExp, string]> = [
+  [/^(\S+\s+LOGIN\s+\S+\s+).*$/i, '$1<redacted>'],
+  [/^(\S+\s+AUTHENTICATE\s+\S+\s+).*$/i, '$1<redacted>'],
+  [/^(PASS\s+).*$/i, '$1<redacted>'],
+  [/^(APOP\s+\S+\s+).*$/i, '$1<redacted>'],
+  [/^(AUTH\s+\S+\s+).*$/i, '$1<redacted>'],
+];
+
+/** A received command line with its credentials replaced by `<redacted>`. */
+export function redactCommand(line: string): string {
+  for (const [re, by] of SECRETS) if (re.test(line)) return line.replace(re, by);
+  return line;
+}
+
 /** Publishes a line event (and prints it under NODE_DEBUG=ucspi). */
 export function publishLine(message: LineMessage): void {
+  if (message.side === 'server' && message.direction === 'received') {
+    message = { ...message, line: redactCommand(message.line) };
+  }
   if (channels.line.hasSubscribers) channels.line.publish(message);
   debug(
     'starttls %s %s %s %s%s',

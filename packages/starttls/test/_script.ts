@@ -270,6 +270,25 @@ export async function runClientWith(
   return startTlsClient(socket, protocol, clientHandshake(pki), { helo: 'client.test', ...options });
 }
 
+/** Runs the client against a scripted server and returns the error it failed with (or an Error saying it succeeded). */
+export async function clientFailure(
+  pki: TestPki,
+  protocol: string,
+  steps: Step[],
+  options: StartTlsClientOptions = {},
+): Promise<{ code: string; temporary: boolean; message: string; reply?: string }> {
+  const { port, done } = await scriptedServer(steps, pki);
+  const err = await runClient(port, protocol, pki, options).then(
+    (tls) => {
+      tls.destroy();
+      return Object.assign(new Error('the dialogue succeeded'), { code: 'NONE', temporary: false });
+    },
+    (e: unknown) => e as { code: string; temporary: boolean; message: string; reply?: string },
+  );
+  await done;
+  return err;
+}
+
 /** The next line from a (TLS) socket, bounded. */
 export async function readLineFrom(socket: Socket, timeoutMs = 10_000): Promise<string> {
   const reader = new Reader(socket);

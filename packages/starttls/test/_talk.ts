@@ -1,0 +1,24 @@
+import { once } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import { readLineFrom } from './_script.js';
+
+/** Sends `line` over TLS and returns the first reply line that matches `until` (bounded). */
+export async function say(tls: TLSSocket, line: string, until: RegExp): Promise<string> {
+  tls.write(`${line}\r\n`);
+  for (let i = 0; i < 50; i++) {
+    const got = await readLineFrom(tls);
+    if (until.test(got)) return got;
+  }
+  throw new Error(`no reply matching ${until}`);
+}
+
+/** The first chunk the TLS socket delivers (bounded). */
+export async function firstChunk(tls: TLSSocket): Promise<Buffer> {
+  const timer = setTimeout(() => tls.destroy(new Error('no data within 10 s')), 10_000);
+  try {
+    const [chunk] = (await once(tls, 'data')) as [Buffer];
+    return chunk;
+  } finally {
+    clearTimeout(timer);
+  }
+}
