@@ -57,7 +57,7 @@ export interface Dialogue {
    * openssl accept). Rejects with LINE_TOO_LONG, EOF, TIMEOUT or SOCKET.
    */
   readLine(): Promise<string>;
-  /** Exactly `n` bytes from the peer (binary protocols). `n` above 65 536 or maxLineLength -> LINE_TOO_LONG. */
+  /** Exactly `n` bytes from the peer (binary protocols). `n` above the larger of 65 536 and maxLineLength -> LINE_TOO_LONG. */
   readBytes(n: number): Promise<Buffer>;
   /**
    * The peer's bytes up to and including the first match of `pattern`, read as latin1 text (XML

@@ -52,3 +52,27 @@ it('using smtp loads smtp.ts (and its helper), no other protocol', async () => {
     'protocols/smtp.js',
   ]);
 });
+
+it('NODE_DEBUG=ucspi prints the dialogue on stderr (the library itself never prints otherwise)', async () => {
+  const script = `import { createServer, connect } from 'node:net';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+const { startTlsClient } = await import(pathToFileURL(${JSON.stringify(dist)}));
+const server = createServer((s) => s.end('554 no service\\r\\n'));
+server.listen(0, '127.0.0.1');
+await once(server, 'listening');
+const socket = connect(server.address().port, '127.0.0.1');
+await once(socket, 'connect');
+await startTlsClient(socket, 'smtp', async () => { throw new Error('unused'); }).catch((e) => process.stdout.write(e.code));
+server.close();`;
+  const quiet = await run(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, NODE_DEBUG: '' },
+  });
+  expect(quiet.stdout.toString()).toBe('UCSPI_ERR_STARTTLS_GREETING');
+  expect(quiet.stderr.toString()).toBe('');
+  const loud = await run(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, NODE_DEBUG: 'ucspi' },
+  });
+  expect(loud.stderr.toString()).toMatch(/starttls smtp client < "554 no service"/);
+  expect(loud.stderr.toString()).toMatch(/starttls smtp client error UCSPI_ERR_STARTTLS_GREETING/);
+});
