@@ -5,7 +5,8 @@
 // - bulk: BENCH_MIB MiB from a TLS server to the client, client mode (stdout /dev/null) and prog
 //   mode (the program `cat <&6 >/dev/null`; socat: SYSTEM:'cat >/dev/null'), from spawn to exit;
 //   BENCH_RUNS rounds, interleaved.
-// Medians; ratios are ours / theirs (time: < 1 is faster; rate: > 1 is faster).
+// Medians; ratios are ours / theirs (time: < 1 is faster; rate: > 1 is faster). For scale, the
+// time from spawn to exit of `node -e 0` (Node.js's own start) is printed beside them.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -135,6 +136,13 @@ try {
       }
     }
   }
+  // Node.js's own start, for scale: an empty script, from spawn to exit.
+  const bare = [];
+  for (let i = 0; i < FIRST + 1; i++) {
+    const { exited } = runClient([process.execPath, '-e', '0']);
+    const { ms } = await exited;
+    if (i > 0) bare.push(ms);
+  }
   const devnull = openSync('/dev/null', 'w');
   const bulkClients = {
     'tcpclient (client mode)': (port) => tlsClients.tcpclient(port),
@@ -178,6 +186,7 @@ try {
       );
     }
   }
+  console.log(`  (node -e 0, spawn to exit: ${median(bare).toFixed(1)})`);
   console.log(`bulk, ${MIB} MiB from the server, median of ${RUNS} (MiB/s):`);
   const m = Object.fromEntries(Object.entries(rate).map(([k, xs]) => [k, median(xs)]));
   for (const [name, v] of Object.entries(m)) console.log(`  ${name}: ${v.toFixed(0)}`);

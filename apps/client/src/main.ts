@@ -60,11 +60,13 @@ async function run(
     const { isClientProtocol } = await import('@ucspi/starttls');
     if (!isClientProtocol(o.starttls)) throw new FatalError(`unknown STARTTLS protocol: ${o.starttls}`, 100);
   }
-  const tls = o.tls ? await (await import('./tls.js')).loadTls(o, env) : undefined;
-  if (tls) {
-    log.info(tls.files.certFile ? `using certificate ${tls.files.certFile}` : 'using no client certificate');
-    for (const note of tls.files.notes) log.info(note);
-  } else log.info('using un-encrypted connection');
+  // The TLS settings and modules load while the connection is being made (a network round
+  // trip); a bad setting still ends the run before any byte is sent.
+  const tls$ = o.tls ? import('./tls.js').then((m) => m.loadTls(o, env)) : undefined;
+  const secure$ = o.tls ? import('./secure.js') : undefined;
+  tls$?.catch(() => undefined);
+  secure$?.catch(() => undefined);
+  if (!o.tls) log.info('using un-encrypted connection');
 
   const unix = o.host.startsWith('/');
   let socket: Socket;
@@ -73,6 +75,17 @@ async function run(
     const port = await resolvePort(o.port!);
     const addresses = await resolveHost(o, env, errorText);
     socket = await connectTcp(o, addresses, port, log.warn, errorText);
+  }
+  let tls: Awaited<typeof tls$>;
+  try {
+    tls = await tls$;
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  if (tls) {
+    log.info(tls.files.certFile ? `using certificate ${tls.files.certFile}` : 'using no client certificate');
+    for (const note of tls.files.notes) log.info(note);
   }
   // Each mode loads only what it needs: start-up is part of a one-shot client's speed.
   const environ$ = o.prog.length ? import('./environ.js') : undefined;
@@ -93,7 +106,7 @@ async function run(
   let connection: Duplex = socket;
   let tlsSocket: TLSSocket | undefined;
   if (tls) {
-    tlsSocket = await (await import('./secure.js')).secure(o, socket, tls.clientTls, env, log);
+    tlsSocket = await (await secure$!).secure(o, socket, tls.clientTls, env, log);
     connection = tlsSocket;
     log.info(`tls ${tlsSocket.getProtocol()} ${tlsSocket.getCipher()?.name ?? ''}`);
   }

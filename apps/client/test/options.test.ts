@@ -1,5 +1,6 @@
 // Bad command lines: the usage and exit 100, before any connection (a bad input for each option
 // that takes one).
+import { freePort } from '@ucspi/testkit';
 import { expect, it } from 'vitest';
 import { tcpclient } from './_helpers.js';
 
@@ -46,9 +47,12 @@ it('an unknown STARTTLS protocol is refused before connecting (exit 100)', async
 });
 
 it('options stop at the first operand: the program gets its own -v', async () => {
-  // Nothing listens on port 1: the connection fails before the program would run, and the -v
+  // Nothing listens on a port that was free a moment ago: the connection fails before the program would run, and the -v
   // after the operands was not taken as tcpclient's (no "using un-encrypted connection" line).
-  const r = await tcpclient(['127.0.0.1', '1', 'prog', '-v']);
+  const port = await freePort();
+  const r = await tcpclient(['127.0.0.1', String(port), 'prog', '-v']);
   expect(r.code).toBe(111);
-  expect(r.stderr.toString()).toBe('tcpclient: unable to connect to 127.0.0.1 port 1: connection refused\n');
+  expect(r.stderr.toString()).toBe(
+    `tcpclient: unable to connect to 127.0.0.1 port ${port}: connection refused\n`,
+  );
 });
