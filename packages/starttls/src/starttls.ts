@@ -32,6 +32,7 @@ export async function startTlsClient(
 ): Promise<TLSSocket> {
   const name = typeof protocol === 'string' ? protocol : protocol.name;
   let conv: Conversation | undefined;
+  let tls: TLSSocket | undefined;
   try {
     checkOptions(name, options);
     const proto = typeof protocol === 'string' ? await loadProtocol(protocol, 'client') : protocol;
@@ -39,11 +40,11 @@ export async function startTlsClient(
     await conv.run((d) => proto.client(d));
     refuseLeftover(proto.name, conv.detach(), socket);
     publishOutcome('upgrade', { protocol: proto.name, side: 'client' });
-    const tls = await handshake(socket);
+    tls = await handshake(socket);
     // Bytes the raw socket read after the go-ahead and before TLS took over its handle.
     refuseLeftover(proto.name, Buffer.alloc(0), socket, tls);
     if (proto.afterTls) {
-      const after = new Conversation(tls, 'client', proto.name, options, true);
+      const after: Conversation = new Conversation(tls, 'client', proto.name, options, true);
       conv = after;
       await after.run((d) => (proto.afterTls as NonNullable<typeof proto.afterTls>)(d));
       const rest = after.detach();
@@ -55,6 +56,7 @@ export async function startTlsClient(
     return tls;
   } catch (err) {
     conv?.detach();
+    tls?.destroy();
     fail(name, 'client', socket, err);
   }
 }
