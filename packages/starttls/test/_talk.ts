@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
+import { toolAvailable } from '@ucspi/testkit';
 import { readLineFrom } from './_script.js';
 
 /** Sends `line` over TLS and returns the first reply line that matches `until` (bounded). */
@@ -21,4 +22,18 @@ export async function firstChunk(tls: TLSSocket): Promise<Buffer> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Whether the tests with the real server `tool` can run: the tool is installed (toolAvailable:
+ * a missing tool fails under CI) and we are root, as the servers are started as in the test
+ * environment (their own users, root-owned configurations). Not root: skipped locally with a
+ * notice, an error under CI.
+ */
+export function canRunPeer(tool: string): boolean {
+  if (!toolAvailable(tool)) return false;
+  if (process.getuid?.() === 0) return true;
+  if (process.env.CI === 'true') throw new Error(`the ${tool} tests need root (.ci/run runs as root)`);
+  process.stderr.write(`starttls tests: not root; skipping the ${tool} tests\n`);
+  return false;
 }

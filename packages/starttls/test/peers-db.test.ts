@@ -1,9 +1,9 @@
-import { createTestPki, freePort, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
+import { createTestPki, freePort, type TestPki, tempDir } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Peer } from './_peers.js';
 import { findPostgresBin, startMariadb, startPostgres } from './_peers-db.js';
 import { runClient } from './_script.js';
-import { firstChunk } from './_talk.js';
+import { canRunPeer, firstChunk } from './_talk.js';
 
 // The client side against real database servers on loopback high ports: PostgreSQL (SSLRequest)
 // and MariaDB (the MySQL protocol's SSLRequest packet). Each test goes on over TLS.
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** Under CI the PostgreSQL server must be there; locally its absence skips (as toolAvailable). */
 function postgresAvailable(): boolean {
-  if (findPostgresBin()) return true;
+  if (findPostgresBin()) return canRunPeer('runuser');
   if (process.env.CI === 'true')
     throw new Error('the PostgreSQL server is not installed (.ci/run installs postgresql)');
   process.stderr.write('starttls tests: postgresql not installed; skipping its tests\n');
@@ -50,7 +50,7 @@ describe.skipIf(!postgresAvailable())('postgres', () => {
   });
 });
 
-describe.skipIf(!toolAvailable('mariadbd'))('mariadb (MySQL protocol)', () => {
+describe.skipIf(!canRunPeer('mariadbd'))('mariadb (MySQL protocol)', () => {
   let db: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-mariadb-');

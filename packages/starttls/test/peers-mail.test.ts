@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
-import { createTestPki, freePort, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
+import { createTestPki, freePort, type TestPki, tempDir } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StartTlsErrorCodes, startTlsClient } from '../src/index.js';
 import { type Peer, startDovecot, startExim } from './_peers.js';
 import { runClient } from './_script.js';
-import { say } from './_talk.js';
+import { canRunPeer, say } from './_talk.js';
 
 // The client side against real mail servers started on loopback high ports: exim (SMTP) and
 // dovecot (IMAP, POP3, LMTP, ManageSieve). Each test goes on talking over the TLS socket it got
@@ -22,7 +22,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-describe.skipIf(!toolAvailable('exim'))('exim (SMTP)', () => {
+describe.skipIf(!canRunPeer('exim'))('exim (SMTP)', () => {
   let exim: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-exim-');
@@ -47,7 +47,7 @@ describe.skipIf(!toolAvailable('exim'))('exim (SMTP)', () => {
   });
 });
 
-describe.skipIf(!toolAvailable('dovecot'))('dovecot (IMAP, POP3, LMTP, ManageSieve)', () => {
+describe.skipIf(!canRunPeer('dovecot'))('dovecot (IMAP, POP3, LMTP, ManageSieve)', () => {
   let dovecot: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-dovecot-');

@@ -1,13 +1,13 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createTlsServer } from 'node:tls';
-import { createTestPki, freePort, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
+import { createTestPki, freePort, type TestPki, tempDir } from '@ucspi/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StartTlsErrorCodes } from '../src/index.js';
 import { type Peer, startTinyproxy } from './_peers.js';
 import { startInspircd, startProsody, startSlapd, startVsftpd } from './_peers-more.js';
 import { readLineFrom, runClient } from './_script.js';
-import { firstChunk, say } from './_talk.js';
+import { canRunPeer, firstChunk, say } from './_talk.js';
 
 // The client side against more real servers on loopback high ports: tinyproxy (HTTP CONNECT),
 // slapd (LDAP), vsftpd (FTP), prosody (XMPP) and InspIRCd (IRC). Each test goes on over TLS.
@@ -23,7 +23,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-describe.skipIf(!toolAvailable('tinyproxy'))('tinyproxy (HTTP CONNECT)', () => {
+describe.skipIf(!canRunPeer('tinyproxy'))('tinyproxy (HTTP CONNECT)', () => {
   let proxy: Peer;
   let target: number;
   beforeAll(async () => {
@@ -75,7 +75,7 @@ describe.skipIf(!toolAvailable('tinyproxy'))('tinyproxy (HTTP CONNECT)', () => {
   });
 });
 
-describe.skipIf(!toolAvailable('slapd'))('slapd (LDAP)', () => {
+describe.skipIf(!canRunPeer('slapd'))('slapd (LDAP)', () => {
   let slapd: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-slapd-');
@@ -95,7 +95,7 @@ describe.skipIf(!toolAvailable('slapd'))('slapd (LDAP)', () => {
   });
 });
 
-describe.skipIf(!toolAvailable('vsftpd'))('vsftpd (FTP)', () => {
+describe.skipIf(!canRunPeer('vsftpd'))('vsftpd (FTP)', () => {
   let ftp: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-vsftpd-');
@@ -112,7 +112,7 @@ describe.skipIf(!toolAvailable('vsftpd'))('vsftpd (FTP)', () => {
   });
 });
 
-describe.skipIf(!toolAvailable('prosody'))('prosody (XMPP)', () => {
+describe.skipIf(!canRunPeer('prosody'))('prosody (XMPP)', () => {
   let xmpp: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-prosody-');
@@ -147,7 +147,7 @@ describe.skipIf(!toolAvailable('prosody'))('prosody (XMPP)', () => {
   });
 });
 
-describe.skipIf(!toolAvailable('inspircd'))('inspircd (IRC)', () => {
+describe.skipIf(!canRunPeer('inspircd'))('inspircd (IRC)', () => {
   let irc: Peer;
   beforeAll(async () => {
     const dir = tempDir('starttls-inspircd-');
