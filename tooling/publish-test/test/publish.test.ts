@@ -183,14 +183,16 @@ describe.runIf(enabled)('published packages', () => {
     });
 
     it.runIf(manager === 'npm')("each library README's first example runs as written", async () => {
-      for (const lib of ['cdb', 'rules', 'env', 'dns', 'exec', 'ident', 'getopt']) {
+      for (const lib of ['cdb', 'rules', 'env', 'tls', 'dns', 'exec', 'ident', 'getopt']) {
         const readme = readFileSync(join(repo, 'packages', lib, 'README.md'), 'utf8');
         const example = /```(?:ts|js)\n([\s\S]*?)\n```/.exec(readme)?.[1] ?? '';
         expect(example, lib).toContain(`from '@ucspi/${lib}'`);
         const dir = join(project, `example-${lib}`);
         mkdirSync(dir);
         writeFileSync(join(dir, 'example.mjs'), example);
-        const r = await run(process.execPath, ['example.mjs'], { cwd: dir, timeoutMs: 20_000 });
+        // @ucspi/tls's makes its development certificate in the cache directory.
+        const env = { ...process.env, XDG_CACHE_HOME: join(project, 'cache') };
+        const r = await run(process.execPath, ['example.mjs'], { cwd: dir, env, timeoutMs: 20_000 });
         expect(r.code, `${lib}: ${r.stderr.toString()}`).toBe(0);
       }
     });
