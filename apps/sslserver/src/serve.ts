@@ -1,6 +1,7 @@
 // One server run: TLS loaded, the engine bound, the confined TLS handler started, privileges
 // dropped, the port printed, then connections served until the stop signal.
 import { EnvBase } from '@ucspi/env';
+import { nativeNotice } from '@ucspi/exec';
 import { type Connection, createServer, dropPrivileges } from '@ucspi/server';
 import { serveConfined } from './confined.js';
 import type { ServeContext } from './context.js';
@@ -22,6 +23,9 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
   const closeMs = ssl ? closeTimeoutMs(env) : 0;
   if (ssl && env.MAXCONIP !== undefined && !/^\d+$/.test(env.MAXCONIP))
     throw new FatalError(`MAXCONIP must be a whole number, not ${env.MAXCONIP}`, false);
+  // Once at start, with -v: programs start without the native spawner here, and what that costs.
+  const notice = nativeNotice();
+  if (notice) log.info(`warning: ${notice}`);
   const loaded = ssl ? await loadTls(opts, env, log) : undefined;
   const ctx: ServeContext = {
     opts,

@@ -127,3 +127,21 @@ describe.runIf(process.getuid?.() === 0 && findTool('setpriv') !== undefined)(
     }
   },
 );
+
+describe('start-up', () => {
+  it('with -v, says once when programs start without the native spawner; silent when it is in use', async () => {
+    const args = ['-1', '-v', '-H', '-R', '-l', 'x', '127.0.0.1', '0', 'echo', 'hi'];
+    const fallback = await startServer(process.execPath, [tcpBin, ...args], {
+      ...process.env,
+      UCSPI_EXEC_NATIVE: '0',
+    });
+    expect(await talk(fallback.port)).toBe('hi\n');
+    await fallback.waitLog(/^tcpserver: end \d+ status 0$/m);
+    const lines = fallback.stderr().split('\n');
+    expect(lines.filter((l) => l.startsWith('tcpserver: warning: no native spawner (')).length).toBe(1);
+    const native = await startServer(process.execPath, [tcpBin, ...args]);
+    expect(await talk(native.port)).toBe('hi\n');
+    await native.waitLog(/^tcpserver: end \d+ status 0$/m);
+    expect(native.stderr()).not.toMatch(/no native spawner/);
+  });
+});
