@@ -68,7 +68,7 @@ export function jailSettings(opts: ServerOptions, env: Env): JailSettings | unde
   const gid = id('SSL_GID', opts.gid);
   if (!nativeSpawn)
     throw new FatalError(
-      'SSL_CHROOT, SSL_UID and SSL_GID need the native spawner of @ucspi/exec (Linux, built at install)',
+      'SSL_CHROOT, SSL_UID and SSL_GID need the native spawner of @ucspi/exec (Linux x64/arm64, see its README)',
       false,
     );
   return {
