@@ -29,7 +29,7 @@ export function jail(spec: JailSpec): void {
     if (!native)
       throw new ExecError(
         'UCSPI_ERR_EXEC_JAIL',
-        `unable to chroot to ${spec.root}: needs the native addon of @ucspi/exec (Linux, built at install)`,
+        `unable to chroot to ${spec.root}: needs the native addon of @ucspi/exec (Linux x64/arm64)`,
         false,
       );
     const errno = native.chroot(spec.root);
