@@ -1,0 +1,103 @@
+// The parsed form of an stunnel.conf: global options, and one ServiceConfig per [section] (or the
+// single inetd-mode service when the file has none).
+import type { SecureVersion } from 'node:tls';
+
+/** Where an option was written: the file actually read (an included one for `include`), line, text. */
+export interface Where {
+  file: string;
+  line: number;
+  /** The line as written (stunnel quotes it so in its messages). */
+  text: string;
+}
+
+/** A warning about an option that is accepted but not (fully) honoured, with where it was written. */
+export interface ConfigWarning {
+  where: Where;
+  message: string;
+}
+
+/** stunnel's verification switches (stunnel 5: verify levels are shorthands for these). */
+export interface VerifySettings {
+  /** Ask the peer for a certificate (a server side only; a client always gets one). */
+  request: boolean;
+  /** Refuse a peer without a certificate; undefined: implied by verifyChain/verifyPeer. */
+  require: boolean | undefined;
+  verifyChain: boolean;
+  verifyPeer: boolean;
+}
+
+/** One service: a [section], or the inetd-mode service of a file without sections. */
+export interface ServiceConfig {
+  /** The section name as written (not trimmed); '' for inetd mode. */
+  name: string;
+  /** The `[name]` line. */
+  where: Where | undefined;
+  accept: string[];
+  connect: string[];
+  exec: string | undefined;
+  execArgs: string[] | undefined;
+  client: boolean;
+  cert: string | undefined;
+  key: string | undefined;
+  caFile: string | undefined;
+  caPath: string | undefined;
+  crlFile: string | undefined;
+  crlPath: string | undefined;
+  ciphers: string | undefined;
+  ciphersuites: string | undefined;
+  curves: string | undefined;
+  sslVersionMin: SecureVersion | undefined;
+  sslVersionMax: SecureVersion | undefined;
+  verify: VerifySettings;
+  checkHost: string[];
+  checkIP: string[];
+  checkEmail: string[];
+  sni: string | undefined;
+  failover: 'rr' | 'prio';
+  delay: boolean;
+  protocol: string | undefined;
+  protocolHost: string | undefined;
+  protocolUsername: string | undefined;
+  protocolPassword: string | undefined;
+  protocolAuthentication: string | undefined;
+  /** Seconds. */
+  timeoutBusy: number;
+  timeoutClose: number;
+  timeoutConnect: number;
+  timeoutIdle: number;
+  local: string | undefined;
+  /** The service's own `debug` level (0-7), when set in the section. */
+  debugLevel: number | undefined;
+  /** sessionCacheTimeout (`session`), seconds. */
+  sessionTimeout: number;
+  /** Options that name an endpoint stunnel counts but we do not build (sni secondary, transparent destination). */
+  otherEndpoints: number;
+}
+
+/** Global options (before the first section). */
+export interface GlobalConfig {
+  foreground: 'yes' | 'quiet' | 'no';
+  pid: string | undefined;
+  output: string | undefined;
+  /** `log = append | overwrite` for `output`. */
+  logOverwrite: boolean;
+  /** 0 (emerg) to 7 (debug); default 5 (notice). */
+  debugLevel: number;
+  debugFacility: string;
+  syslog: boolean;
+  setuid: string | undefined;
+  setgid: string | undefined;
+}
+
+/** A whole configuration. */
+export interface TunnelConfig {
+  /** The file read (resolved), or `-fd N`. */
+  source: string;
+  globals: GlobalConfig;
+  services: ServiceConfig[];
+  /** No [section]: one service on stdin/stdout. */
+  inetd: boolean;
+  warnings: ConfigWarning[];
+  /** Whether line 1 had a UTF-8 byte order mark (stunnel logs it). */
+  bom: boolean;
+}
