@@ -9,6 +9,7 @@ export { nativeNotice, nativeStatus } from './native-status.js';
 export { GROWN_PIPE_BYTES, grownPipePages, growPipe } from './pipes.js';
 export type { JailSpec } from './process.js';
 export { canKillIpOptions, jail, killIpOptions } from './process.js';
+export { type RelayOptions, type RelayResult, relayStreams } from './relay.js';
 export type { ChildRun, ExitStatus, HandOverRun, ProgramSpec, PumpOptions, UcspiTlsRun } from './spawn.js';
 export {
   nativeSpawn,
