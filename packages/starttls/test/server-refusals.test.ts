@@ -155,6 +155,24 @@ describe.skipIf(!toolAvailable('openssl'))('openssl s_client -starttls as the cl
   }
 });
 
+describe.skipIf(!toolAvailable('gnutls-cli'))('gnutls-cli --starttls-proto as the client', () => {
+  for (const protocol of ['smtp', 'pop3', 'imap']) {
+    it(`${protocol}: verifies the certificate and talks over TLS`, async () => {
+      const s = await serve(protocol);
+      const r = await run(
+        'gnutls-cli',
+        [`--starttls-proto=${protocol}`, '--x509cafile', pki.caBundle, '-p', String(s.port), '127.0.0.1'],
+        { input: 'ping\n' },
+      );
+      const out = r.stdout.toString() + r.stderr.toString();
+      expect(out).toContain('The certificate is trusted');
+      expect(out).toContain('hello over TLS');
+      expect(out).toContain('pong ping');
+      expect(await s.result).toEqual({ ok: true });
+    });
+  }
+});
+
 it('credentials a client sends before TLS never reach the diagnostics channel', async () => {
   const seen: string[] = [];
   const onLine = (m: unknown) => seen.push((m as { line: string }).line);
