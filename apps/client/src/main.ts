@@ -60,33 +60,7 @@ async function run(
     const { isClientProtocol } = await import('@ucspi/starttls');
     if (!isClientProtocol(o.starttls)) throw new FatalError(`unknown STARTTLS protocol: ${o.starttls}`, 100);
   }
-  // The TLS settings and modules load while the connection is being made (a network round
-  // trip); a bad setting still ends the run before any byte is sent.
-  const tls$ = o.tls ? import('./tls.js').then((m) => m.loadTls(o, env)) : undefined;
-  const secure$ = o.tls ? import('./secure.js') : undefined;
-  tls$?.catch(() => undefined);
-  secure$?.catch(() => undefined);
-  if (!o.tls) log.info('using un-encrypted connection');
-
-  const unix = o.host.startsWith('/');
-  let socket: Socket;
-  if (unix) socket = await connectUnix(o, o.host, errorText);
-  else {
-    const port = await resolvePort(o.port!);
-    const addresses = await resolveHost(o, env, errorText);
-    socket = await connectTcp(o, addresses, port, log.warn, errorText);
-  }
-  let tls: Awaited<typeof tls$>;
-  try {
-    tls = await tls$;
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
-  if (tls) {
-    log.info(tls.files.certFile ? `using certificate ${tls.files.certFile}` : 'using no client certificate');
-    for (const note of tls.files.notes) log.info(note);
-  }
+  const { socket, tls, secure$ } = await open(o, env, log);
   // Each mode loads only what it needs: start-up is part of a one-shot client's speed.
   const environ$ = o.prog.length ? import('./environ.js') : undefined;
   const plainInfo = () => ({
@@ -95,6 +69,7 @@ async function run(
     remoteIp: socket.remoteAddress ?? '',
     remotePort: socket.remotePort ?? 0,
   });
+  const unix = o.host.startsWith('/');
   const info = unix ? undefined : environ$ ? (await environ$).connectionInfo(socket) : plainInfo();
   if (info) log.info(`connected to ${info.remoteIp} port ${info.remotePort}`);
   else log.info(`connected to socket ${o.host}`);
@@ -105,8 +80,8 @@ async function run(
   );
   let connection: Duplex = socket;
   let tlsSocket: TLSSocket | undefined;
-  if (tls) {
-    tlsSocket = await (await secure$!).secure(o, socket, tls.clientTls, env, log);
+  if (tls && secure$) {
+    tlsSocket = await (await secure$).secure(o, socket, tls.clientTls, env, log);
     connection = tlsSocket;
     log.info(`tls ${tlsSocket.getProtocol()} ${tlsSocket.getCipher()?.name ?? ''}`);
   }
@@ -121,17 +96,63 @@ async function run(
     if (r.error) throw new FatalError(`connection failed: ${r.error}`, 111);
     return 0;
   }
+  const delta = (await environ) ?? {};
+  if (tlsSocket && o.provider) delta.TLS_PROVIDER = (await environ$!).tlsProvider(tlsSocket);
+  return runProgram(o, env, log, connection, delta, !tlsSocket);
+}
 
+/**
+ * The connection, with the TLS settings and modules loading while it is being made (a network
+ * round trip); a bad setting still ends the run before any byte is sent.
+ */
+async function open(
+  o: ClientOptions,
+  env: Record<string, string | undefined>,
+  log: Log,
+): Promise<{
+  socket: Socket;
+  tls?: Awaited<ReturnType<typeof import('./tls.js').loadTls>>;
+  secure$?: Promise<typeof import('./secure.js')>;
+}> {
+  const tls$ = o.tls ? import('./tls.js').then((m) => m.loadTls(o, env)) : undefined;
+  const secure$ = o.tls ? import('./secure.js') : undefined;
+  tls$?.catch(() => undefined);
+  secure$?.catch(() => undefined);
+  if (!o.tls) log.info('using un-encrypted connection');
+  let socket: Socket;
+  if (o.host.startsWith('/')) socket = await connectUnix(o, o.host, errorText);
+  else {
+    const port = await resolvePort(o.port!);
+    const addresses = await resolveHost(o, env, errorText);
+    socket = await connectTcp(o, addresses, port, log.warn, errorText);
+  }
+  if (!tls$) return { socket };
+  let tls: Awaited<typeof tls$>;
+  try {
+    tls = await tls$;
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  log.info(tls.files.certFile ? `using certificate ${tls.files.certFile}` : 'using no client certificate');
+  for (const note of tls.files.notes) log.info(note);
+  return { socket, tls, ...(secure$ ? { secure$ } : {}) };
+}
+
+/** Prog mode: run the program on the connection, exit with its status. */
+async function runProgram(
+  o: ClientOptions,
+  env: Record<string, string | undefined>,
+  log: Log,
+  connection: Duplex,
+  delta: EnvDelta,
+  plain: boolean,
+): Promise<number> {
   const { childEnv } = await import('@ucspi/env');
-  const progEnv = childEnv(
-    env,
-    (await environ) ?? {},
-    tlsSocket && o.provider ? { TLS_PROVIDER: (await environ$!).tlsProvider(tlsSocket) } : {},
-  );
   let streamError: string | undefined;
   const { progMode } = await import('./prog.js');
-  const { pid, status } = await progMode(connection, o.prog, progEnv, {
-    plain: !tlsSocket,
+  const { pid, status } = await progMode(connection, o.prog, childEnv(env, delta), {
+    plain,
     idleTimeoutMs: o.dataTimeoutMs,
     onStreamError: (err) => {
       streamError = (err as { reason?: string }).reason ?? (err as NodeJS.ErrnoException).code ?? err.message;
