@@ -1,4 +1,6 @@
-// TLS against our own sslserver: prog mode's plaintext fd 6/7 and client mode's half-close.
+// TLS against our own sslserver: prog mode's plaintext fd 6/7, client mode's half-close, and a
+// refused certificate that lets no byte through.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestPki, type TestPki, tempDir } from '@ucspi/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -68,5 +70,29 @@ describe('TLS against our sslserver', () => {
     expect(r.code).toBe(0);
     // cat ended only because the half-close reached it; everything came back, then its last word.
     expect(r.stdout.toString()).toBe(`${input}bye\n`);
+  });
+
+  it('a refused certificate: not one byte of stdin reaches the server', async () => {
+    const log = join(tmp.path, 'received.txt');
+    const s = await startServer(
+      process.execPath,
+      [sslserverBin, '-1', '-H', '-R', '-l', 'srv', '127.0.0.1', '0', 'sh', '-c', `cat >> ${log}`],
+      /^\d+$/,
+      { env: { ...process.env, CERTFILE: pki.serverChain, KEYFILE: pki.serverKey } },
+    );
+    const port = s.ready[0]!;
+    const refused = await tcpclient(['-n', '', ...ca(), '-m', 'mail.example', '127.0.0.1', port], {
+      input: 'secret\n',
+      env: cleanEnv(),
+    });
+    expect(refused.code).toBe(111);
+    // The positive path it guards: the same server, the right name, receives the line; the
+    // refused run's line is not in front of it.
+    const ok = await tcpclient(['-n', '', ...ca(), '-m', 'localhost', '127.0.0.1', port], {
+      input: 'public\n',
+      env: cleanEnv(),
+    });
+    expect(ok.code).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe('public\n');
   });
 });
