@@ -18,7 +18,14 @@ export async function progMode(
       ? { shareSocket: true }
       : { idleTimeoutMs: opts.idleTimeoutMs, onStreamError: opts.onStreamError },
   );
+  // ucspi-tcp's tcpclient becomes the program (exec): a TERM or HUP sent to tcpclient is the
+  // program's, and tcpclient ends when it ends.
+  const forward = (signal: NodeJS.Signals) => run.kill(signal);
+  process.on('SIGTERM', forward);
+  process.on('SIGHUP', forward);
   const status = await run.exited;
+  process.off('SIGTERM', forward);
+  process.off('SIGHUP', forward);
   await run.done;
   return { pid: run.pid, status };
 }

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
-import { findTool, run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { findTool, run, tempDir, toolAvailable, waitForLine } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cleanEnv, envLines, startServer, stopServers, tcpclient } from './_helpers.js';
 
@@ -74,6 +74,29 @@ describe.runIf(hasUcspi)('against ucspi-tcp', () => {
     expect(missing.code).toBe(111);
     expect(oracle.code).toBe(111);
     expect(missing.stderr.toString()).toBe(oracle.stderr.toString());
+  });
+
+  it("prog mode: a TERM sent to tcpclient is the program's, and tcpclient ends with it", async () => {
+    const port = await tcpserver('sleep 30');
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [
+      (await import('./_helpers.js')).tcpclientBin,
+      '-H',
+      '-R',
+      '-l',
+      '0',
+      '127.0.0.1',
+      String(port),
+      'sh',
+      '-c',
+      'echo "pid $$" >&2; exec sleep 30',
+    ]);
+    const exited = once(child, 'exit');
+    const [, pid] = await waitForLine(child.stderr, /^pid (\d+)$/);
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number];
+    expect(code).toBe(128 + 15);
+    expect(() => process.kill(Number(pid), 0)).toThrow();
   });
 
   it('client mode copies stdin to the server and the server to stdout; stdin EOF half-closes', async () => {
