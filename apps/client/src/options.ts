@@ -70,7 +70,7 @@ export const USAGE = `tcpclient: usage: tcpclient [ -46hHrRdDqQvz ] [ -i localip
             (each 0 or 1; EPIC5 server_ssl_eval) with SSL_* variables describing the certificate,
             stdin /dev/null, stdout to stderr: exit 0 accepts the certificate, anything else rejects`;
 
-const OPTSTRING = 'dDvqQhHrRzE46i:p:t:T:l:a:n:C:c:L:s:f:M:m:E:';
+const OPTSTRING = 'dDvqQhHrRz46i:p:t:T:l:a:n:C:c:L:s:f:M:m:E:';
 
 function seconds(letter: string, value: string): number {
   if (!/^\d+$/.test(value)) throw new UsageError(`bad number for -${letter}: ${value}`);
@@ -161,12 +161,11 @@ export function parseOptions(argv: readonly string[]): ClientOptions {
         if (!isIP(argument)) throw new UsageError(`-i ${argument}: not an IP address`);
         o.localIp = argument;
         break;
-      case 'p': {
-        const n = seconds('p', argument) / 1000;
-        if (n > 65535) throw new UsageError(`-p ${argument}: not a port number`);
-        o.localPort = n;
+      case 'p':
+        if (!/^\d+$/.test(argument) || Number(argument) > 65535)
+          throw new UsageError(`-p ${argument}: not a port number`);
+        o.localPort = Number(argument);
         break;
-      }
       case 't':
         o.infoTimeoutMs = seconds('t', argument);
         break;
