@@ -1,1 +1,3 @@
-export {};
+export { ConfigError, type ConfigReader, parseConfig } from './config/parse.js';
+export type { ConfigWarning, GlobalConfig, ServiceConfig, TunnelConfig, Where } from './config/types.js';
+export { main } from './main.js';

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-// Not implemented yet: fail loudly rather than pretend (see the README).
-process.stderr.write('ucspi-tunnel: fatal: not implemented yet in this release of @ucspi/tunnel\n');
-process.exitCode = 100;
+import { main } from '../main.js';
+
+main(process.argv.slice(2), { stderr: process.stderr }).then((code) => {
+  // Connections still open at a TERM end with the process, as stunnel's do.
+  process.exit(code);
+});

@@ -1,0 +1,212 @@
+// The running tunnel: every service's TLS and targets built before anything is bound, one
+// @ucspi/server listener per `accept`, the pid file, privileges dropped after binding, and the
+// signals: TERM/INT/QUIT stop, HUP reloads (the old configuration stays when the new one is bad;
+// listeners whose address did not change are kept, so no client is refused during a reload;
+// established connections go on with the service they started with), USR1 reopens the log.
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { EnvBase } from '@ucspi/env';
+import { createServer, dropPrivileges, type UcspiServer } from '@ucspi/server';
+import type { ServiceConfig, TunnelConfig } from './config/types.js';
+import { splitHostPort } from './config/values.js';
+import { LOG, type TunnelLog } from './log.js';
+import { type RuntimeService, type ServeContext, serveConnection } from './serve.js';
+import { Targets } from './targets.js';
+import { clientSide, serverSide } from './tls-setup.js';
+
+/** A service whose TLS contexts could not be made: `Service [NAME]: Failed to initialize TLS context`. */
+export class ServiceSetupError extends Error {
+  override readonly name = 'ServiceSetupError';
+  constructor(readonly lines: string[]) {
+    super(lines.at(-1));
+  }
+}
+
+/** Build every service (files read, contexts made, names resolved) before anything is bound. */
+export async function prepareServices(config: TunnelConfig): Promise<RuntimeService[]> {
+  const out: RuntimeService[] = [];
+  for (const s of config.services) {
+    const label = config.inetd ? 'Inetd mode' : `Service [${s.name}]`;
+    const r: RuntimeService = { config: s };
+    try {
+      if (s.client) r.clientTls = await clientSide(s);
+      else r.serverTls = await serverSide(s);
+    } catch (err) {
+      throw new ServiceSetupError([
+        `${label}: ${(err as Error).message}`,
+        `${label}: Failed to initialize TLS context`,
+      ]);
+    }
+    if (s.connect.length > 0) {
+      try {
+        r.targets = await Targets.create(s.connect, s.failover, s.delay);
+      } catch (err) {
+        throw new ServiceSetupError([
+          `${label}: ${(err as Error).message}`,
+          `${label}: Cannot resolve connect target`,
+        ]);
+      }
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+/** The key of a listening address: the same `accept` text keeps its listener across a reload. */
+const acceptKey = (line: string) => {
+  const { host, port } = splitHostPort(line);
+  return `${host ?? '::'}|${port}`;
+};
+
+interface Binding {
+  server: UcspiServer;
+  service: RuntimeService;
+}
+
+/** The daemon of a standalone (sectioned) configuration. */
+export class Tunnel {
+  #bindings = new Map<string, Binding>();
+  #nextId = 0;
+  #pidFile: string | undefined;
+  readonly #ctx: ServeContext;
+
+  constructor(
+    private config: TunnelConfig,
+    readonly log: TunnelLog,
+  ) {
+    this.#ctx = { log, envBase: new EnvBase(process.env) };
+  }
+
+  /** Bind every service's accept addresses; on a failure nothing stays bound. */
+  async bind(services: RuntimeService[]): Promise<void> {
+    const fresh = new Map<string, Binding>();
+    try {
+      for (const service of services)
+        for (const line of service.config.accept) {
+          const key = acceptKey(line);
+          const kept = this.#bindings.get(key);
+          if (kept && !fresh.has(key)) {
+            fresh.set(key, { server: kept.server, service });
+            continue;
+          }
+          fresh.set(key, { server: await this.#listen(service.config, line), service });
+        }
+    } catch (err) {
+      for (const [key, b] of fresh) if (this.#bindings.get(key)?.server !== b.server) b.server.close();
+      throw err;
+    }
+    for (const [key, b] of this.#bindings)
+      if (fresh.get(key)?.server !== b.server) {
+        this.log.write(LOG.debug, 'ui', `Service [${b.service.config.name}] closed`);
+        b.server.close();
+      }
+    this.#bindings = fresh;
+  }
+
+  async #listen(s: ServiceConfig, line: string): Promise<UcspiServer> {
+    const { host, port } = splitHostPort(line);
+    // stunnel 5 binds every address (IPv6 and IPv4) when no host is given.
+    const bindHost =
+      host === undefined || host === '' ? ':0' : host === '0.0.0.0' ? '0' : host === '::' ? ':0' : host;
+    let server: UcspiServer;
+    try {
+      server = await createServer({
+        host: bindHost,
+        port,
+        limit: 500,
+        backlog: 128,
+        remoteHost: false,
+        paranoid: false,
+        remoteInfo: false,
+        infoTimeoutMs: 0,
+        onEvent: (e) => {
+          if (e.type === 'warning') this.log.write(LOG.err, 'ui', `Service [${s.name}]: ${String(e.error)}`);
+        },
+      });
+    } catch (err) {
+      throw new Error(`Binding service [${s.name}] to ${line}: ${(err as Error).message}`);
+    }
+    this.log.write(LOG.info, 'ui', `Service [${s.name}] bound to ${server.host}:${server.port}`);
+    const key = acceptKey(line);
+    server.start(async (conn) => {
+      const binding = this.#bindings.get(key);
+      if (!binding) {
+        conn.socket.destroy();
+        return;
+      }
+      await serveConnection(conn.socket, conn.info, binding.service, this.#nextId++, this.#ctx);
+    });
+    return server;
+  }
+
+  /** Write the pid file (after binding, as stunnel). */
+  writePid(path: string | undefined): void {
+    if (!path) return;
+    writeFileSync(path, `${process.pid}\n`);
+    this.#pidFile = path;
+    this.log.write(LOG.debug, 'ui', `Created pid file ${path}`);
+  }
+
+  /** Stop accepting, remove the pid file. */
+  stop(): void {
+    for (const b of this.#bindings.values()) b.server.close();
+    this.#bindings.clear();
+    if (this.#pidFile) {
+      try {
+        unlinkSync(this.#pidFile);
+        this.log.write(LOG.debug, 'ui', `Removed pid file ${this.#pidFile}`);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** HUP: the new configuration, checked and built aside; the running one stays if it fails. */
+  async reload(load: () => TunnelConfig): Promise<boolean> {
+    let next: TunnelConfig;
+    let services: RuntimeService[];
+    try {
+      next = load();
+      if (next.inetd) throw new Error('Inetd mode configuration cannot replace a running daemon');
+      services = await prepareServices(next);
+      await this.bind(services);
+    } catch (err) {
+      const lines = err instanceof ServiceSetupError ? err.lines : [(err as Error).message];
+      for (const l of lines) this.log.write(LOG.err, 'ui', l);
+      this.log.write(LOG.err, 'ui', 'Failed to reload the configuration file');
+      return false;
+    }
+    // Not re-applied on reload, as stunnel: chroot, foreground, pid, setuid, setgid.
+    this.log.retarget(next.globals.output, next.globals.debugLevel);
+    for (const w of next.warnings) this.log.write(LOG.warning, 'ui', warningText(w));
+    this.config = next;
+    this.log.write(LOG.notice, 'ui', 'Configuration successful');
+    return true;
+  }
+
+  get current(): TunnelConfig {
+    return this.config;
+  }
+}
+
+/** A warning in stunnel's line form. */
+export function warningText(w: {
+  where: { file: string; line: number; text: string };
+  message: string;
+}): string {
+  return `${w.where.file}:${w.where.line}: "${w.where.text}": ${w.message}`;
+}
+
+/** setuid/setgid: a name from the system's databases or a number. */
+export function dropTo(user: string | undefined, group: string | undefined): void {
+  const id = (file: string, name: string): number => {
+    if (/^\d+$/.test(name)) return Number(name);
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === name && f[2] !== undefined) return Number(f[2]);
+    }
+    throw new Error(`Failed to resolve ${file === '/etc/passwd' ? 'user' : 'group'} name "${name}"`);
+  };
+  const gid = group !== undefined ? id('/etc/group', group) : undefined;
+  const uid = user !== undefined ? id('/etc/passwd', user) : undefined;
+  dropPrivileges({ ...(gid !== undefined ? { gid } : {}), ...(uid !== undefined ? { uid } : {}) });
+}

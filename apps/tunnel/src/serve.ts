@@ -1,0 +1,250 @@
+// One connection of a service, from accept to `Connection closed`: server mode (TLS in; a backend
+// or a program out) and client mode (plain in; TLS to the backend out), logged in stunnel's words.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { type ConnectionInfo, childEnvList, type EnvBase, modSslEnv, sslEnv, tcpEnv } from '@ucspi/env';
+import { relayStreams, spawnPumped } from '@ucspi/exec';
+import { acceptTls, connectTls, type ServerTls } from '@ucspi/tls';
+import type { ServiceConfig } from './config/types.js';
+import { LOG, safe, type TunnelLog } from './log.js';
+import { connectFirst, errnoText, type Targets } from './targets.js';
+import type { ClientSide } from './tls-setup.js';
+
+/** A service ready to serve: its configuration, its TLS side, its targets. */
+export interface RuntimeService {
+  config: ServiceConfig;
+  serverTls?: ServerTls;
+  clientTls?: ClientSide;
+  targets?: Targets;
+}
+
+/** What every connection shares. */
+export interface ServeContext {
+  log: TunnelLog;
+  envBase: EnvBase;
+}
+
+const addr = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+const unmapped = (ip: string) => ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+
+/**
+ * Serve one accepted connection `socket` for `service`; `id` numbers it in the log. Resolves when
+ * it is over; never rejects.
+ */
+export async function serveConnection(
+  socket: Socket,
+  info: ConnectionInfo,
+  service: RuntimeService,
+  id: number,
+  ctx: ServeContext,
+): Promise<void> {
+  const { log } = ctx;
+  const s = service.config;
+  log.write(
+    LOG.notice,
+    id,
+    `Service [${s.name}] accepted connection from ${addr(unmapped(info.remoteIp), info.remotePort)}`,
+  );
+  const closed = (how: 'closed' | 'reset', toTls: number, toSocket: number) =>
+    log.write(
+      LOG.notice,
+      id,
+      `Connection ${how}: ${toTls} byte(s) sent to TLS, ${toSocket} byte(s) sent to socket`,
+    );
+  const timeouts = { idleTimeoutMs: s.timeoutIdle * 1000, closeTimeoutMs: s.timeoutClose * 1000 };
+
+  if (!s.client) {
+    const shaken = await acceptTls(socket, service.serverTls!, { timeoutMs: s.timeoutBusy * 1000 });
+    if (!shaken.ok) {
+      if (shaken.stage === 'handshake')
+        log.write(LOG.err, id, `SSL_accept: ${safe(shaken.reason ?? 'handshake failed')}`);
+      else log.write(LOG.warning, id, `Rejected by CERT: ${shaken.reason ?? 'refused'}`);
+      closed('reset', 0, 0);
+      return;
+    }
+    const tls = shaken.tlsSocket;
+    logNegotiated(log, id, tls);
+    if (s.exec !== undefined) {
+      await runProgram(tls, info, service, id, ctx, timeouts, closed);
+      return;
+    }
+    const backend = await connectBackend(service, id, log);
+    if (!backend) {
+      tls.destroy();
+      closed('reset', 0, 0);
+      return;
+    }
+    const r = await relayStreams(tls, backend, timeouts);
+    report(log, id, r.reason, r.error);
+    closed(r.reason === 'end' ? 'closed' : 'reset', r.bToA, r.aToB);
+    return;
+  }
+
+  // Client mode: the backend speaks TLS.
+  const backend = await connectBackend(service, id, log);
+  if (!backend) {
+    socket.destroy();
+    closed('reset', 0, 0);
+    return;
+  }
+  const side = service.clientTls!;
+  let tls: TLSSocket;
+  try {
+    const host = s.connect.length > 0 ? hostOf(s.connect[0]!) : undefined;
+    const sni = s.sni ?? host;
+    tls = await connectTls(backend, side.tls, {
+      timeoutMs: s.timeoutBusy * 1000,
+      ...(sni !== undefined ? { servername: sni } : {}),
+    });
+  } catch (err) {
+    log.write(LOG.err, id, `SSL_connect: ${safe((err as Error).message)}`);
+    socket.destroy();
+    closed('reset', 0, 0);
+    return;
+  }
+  const mismatch = side.checkNames(tls);
+  if (mismatch) {
+    log.write(LOG.warning, id, `Rejected by CERT at depth=0: ${mismatch}`);
+    tls.destroy();
+    socket.destroy();
+    closed('reset', 0, 0);
+    return;
+  }
+  logNegotiated(log, id, tls);
+  const r = await relayStreams(socket, tls, timeouts);
+  report(log, id, r.reason, r.error);
+  closed(r.reason === 'end' ? 'closed' : 'reset', r.aToB, r.bToA);
+}
+
+function hostOf(line: string): string | undefined {
+  const colon = line.lastIndexOf(':');
+  return colon < 0 ? undefined : line.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+}
+
+function logNegotiated(log: TunnelLog, id: number, tls: TLSSocket): void {
+  if (!log.enabled(LOG.info)) return;
+  log.write(
+    LOG.info,
+    id,
+    `TLS ${tls.isSessionReused() ? 'accepted: previous session reused' : 'accepted: new session negotiated'}`,
+  );
+  const c = tls.getCipher();
+  log.write(LOG.info, id, `${tls.getProtocol()} ciphersuite: ${c.standardName ?? c.name}`);
+}
+
+function report(log: TunnelLog, id: number, reason: string, error: Error | undefined): void {
+  if (reason === 'idle') log.write(LOG.info, id, 's_poll_wait: TIMEOUTidle exceeded: sending reset');
+  else if (reason === 'close-timeout') log.write(LOG.info, id, 's_poll_wait: TIMEOUTclose exceeded: closing');
+  else if (reason === 'error' && error) log.write(LOG.err, id, `transfer: ${safe(errnoText(error))}`);
+}
+
+async function connectBackend(
+  service: RuntimeService,
+  id: number,
+  log: TunnelLog,
+): Promise<Socket | undefined> {
+  const s = service.config;
+  let order: Awaited<ReturnType<Targets['order']>>;
+  try {
+    order = await service.targets!.order();
+  } catch (err) {
+    log.write(LOG.err, id, `Error resolving "${s.connect.join(', ')}": ${safe((err as Error).message)}`);
+    return undefined;
+  }
+  const socket = await connectFirst(order, s.timeoutConnect * 1000, s.local, (t, outcome) => {
+    const where = addr(t.host, t.port);
+    if (outcome === 'connected') log.write(LOG.notice, id, `s_connect: connected ${where}`);
+    else if (outcome === 'timeout')
+      log.write(LOG.err, id, `s_connect: s_poll_wait ${where}: TIMEOUTconnect exceeded`);
+    else log.write(LOG.err, id, `s_connect: connect ${where}: ${errnoText(outcome)}`);
+  });
+  if (!socket) {
+    log.write(LOG.err, id, 'No more addresses to connect');
+    return undefined;
+  }
+  log.write(
+    LOG.notice,
+    id,
+    `Service [${s.name}] connected remote server from ${addr(unmapped(socket.localAddress ?? ''), socket.localPort ?? 0)}`,
+  );
+  return socket;
+}
+
+/** `exec`: the program reads and writes the connection through @ucspi/exec's pump. */
+async function runProgram(
+  tls: TLSSocket,
+  info: ConnectionInfo,
+  service: RuntimeService,
+  id: number,
+  ctx: ServeContext,
+  timeouts: { idleTimeoutMs: number; closeTimeoutMs: number },
+  closed: (how: 'closed' | 'reset', toTls: number, toSocket: number) => void,
+): Promise<void> {
+  const s = service.config;
+  const ssl = modSslEnv(tls);
+  // stunnel's variables, then the TCP*/SSL* and mod_ssl sets of the toolkit.
+  const stunnelEnv: Record<string, string | undefined> = {
+    REMOTE_HOST: unmapped(info.remoteIp),
+    REMOTE_PORT: String(info.remotePort),
+    SSL_CLIENT_DN: ssl.SSL_CLIENT_S_DN,
+    SSL_CLIENT_I_DN: ssl.SSL_CLIENT_I_DN,
+  };
+  const env = childEnvList(ctx.envBase, tcpEnv(info), sslEnv(info), ssl, stunnelEnv);
+  // $0 is the path given in `exec` (the program file and its argv[0] are one value here).
+  const argv = [s.exec!, ...(s.execArgs ?? []).slice(1)];
+  let toSocket = 0;
+  let toTls = 0;
+  // Counted beside the pump's own listener; paused first, so that adding this listener does not
+  // start the flow of data before the pump listens too.
+  tls.pause();
+  tls.on('data', (b: Buffer) => {
+    toSocket += b.length;
+  });
+  countWrites(tls, (n) => {
+    toTls += n;
+  });
+  let failed = false;
+  try {
+    const child = await spawnPumped(
+      tls as Duplex,
+      { argv, env },
+      {
+        ...timeouts,
+        onStreamError: (err) => {
+          failed = true;
+          ctx.log.write(LOG.err, id, `transfer: ${safe(errnoText(err))}`);
+        },
+        onIdleTimeout: () => {
+          failed = true;
+          ctx.log.write(LOG.info, id, 's_poll_wait: TIMEOUTidle exceeded: sending reset');
+          child.kill('SIGTERM');
+        },
+      },
+    );
+    ctx.log.write(LOG.info, id, `Local mode child started (PID=${child.pid})`);
+    const status = await child.exited;
+    await child.done;
+    if (status.error) ctx.log.write(LOG.err, id, `execvp: ${s.exec}: ${errnoText(status.error)}`);
+    ctx.log.write(
+      LOG.info,
+      id,
+      `Child process ${child.pid} ${status.signal ? `terminated on signal ${status.signal}` : `finished with code ${status.code}`}`,
+    );
+  } catch (err) {
+    failed = true;
+    ctx.log.write(LOG.err, id, `exec: ${safe((err as Error).message)}`);
+    tls.destroy();
+  }
+  closed(failed ? 'reset' : 'closed', toTls, toSocket);
+}
+
+/** Count what is written to `stream` (the plaintext the program sends to TLS). */
+function countWrites(stream: Duplex, add: (n: number) => void): void {
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  (stream as { write: (...args: unknown[]) => boolean }).write = (...args: unknown[]) => {
+    const chunk = args[0];
+    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) add(Buffer.byteLength(chunk));
+    return write(...args);
+  };
+}
