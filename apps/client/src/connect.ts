@@ -2,19 +2,8 @@
 // x+y schedule (tcpclient.c): every address with x seconds, then the ones that timed out again
 // with y seconds each; a host with one address gets x+y at once.
 import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { FatalError } from './errors.js';
 import type { ClientOptions } from './options.js';
-
-/** A fatal error with its exit code and message (printed as `tcpclient: fatal: MESSAGE`). */
-export class FatalError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-    /** Printed without `fatal: ` (the connection attempts' own lines were printed already). */
-    readonly quiet = false,
-  ) {
-    super(message);
-  }
-}
 
 /** What an attempt gave: the socket, or whether it timed out, or the error. */
 export interface Attempt {

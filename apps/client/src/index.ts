@@ -1,3 +1,4 @@
+export { ClientErrorCodes } from './errors.js';
 export type { ClientIo } from './main.js';
 export { main } from './main.js';
 export type { ClientOptions } from './options.js';

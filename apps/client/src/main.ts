@@ -4,9 +4,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { EnvDelta } from '@ucspi/env';
-import { connectTcp, connectUnix, FatalError, resolveHost, resolvePort } from './connect.js';
+import { connectTcp, connectUnix, resolveHost, resolvePort } from './connect.js';
+import { ClientErrorCodes, FatalError } from './errors.js';
 import { createLog, errorText, type Log } from './log.js';
-import { type ClientOptions, parseOptions, USAGE, UsageError } from './options.js';
+import { type ClientOptions, parseOptions, USAGE } from './options.js';
 
 /** Where main() reads and writes. */
 export interface ClientIo {
@@ -31,8 +32,8 @@ export async function main(
   try {
     o = parseOptions(argv);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    if (err.message) io.stderr.write(`tcpclient: ${err.message}\n`);
+    if ((err as { code?: string }).code !== ClientErrorCodes.USAGE) throw err;
+    if ((err as Error).message) io.stderr.write(`tcpclient: ${(err as Error).message}\n`);
     io.stderr.write(`${USAGE}\n`);
     return 100;
   }
@@ -40,9 +41,10 @@ export async function main(
   try {
     return await run(o, env, io, log);
   } catch (err) {
-    if (err instanceof FatalError) {
-      if (!err.quiet) log.fatal(err.message);
-      return err.exitCode;
+    if ((err as { code?: string }).code === ClientErrorCodes.FATAL) {
+      const fatal = err as FatalError;
+      if (!fatal.quiet) log.fatal(fatal.message);
+      return fatal.exitCode;
     }
     const e = err as { message?: string; temporary?: boolean };
     log.fatal(e.message ?? String(err));

@@ -3,6 +3,7 @@
 // operand ends the options, so `tcpclient host port prog -v` passes -v to prog.
 import { isIP } from 'node:net';
 import { getopt } from '@ucspi/getopt';
+import { UsageError } from './errors.js';
 
 /** Parsed command line of tcpclient. */
 export interface ClientOptions {
@@ -53,12 +54,6 @@ export interface ClientOptions {
   host: string;
   port?: string;
   prog: string[];
-}
-
-/** A bad command line: main prints the message (if any) and the usage, and exits 100. */
-export class UsageError extends Error {
-  readonly code = 'UCSPI_ERR_CLIENT_USAGE';
-  readonly temporary = false;
 }
 
 /** The usage message (tcpclient's own first line, then what each letter takes). */

@@ -4,7 +4,7 @@
 import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type ClientTls, connectTls } from '@ucspi/tls';
-import { FatalError } from './connect.js';
+import { FatalError } from './errors.js';
 import type { Log } from './log.js';
 import type { ClientOptions } from './options.js';
 

@@ -5,7 +5,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { ClientTls } from '@ucspi/tls';
-import { FatalError } from './connect.js';
+import { FatalError } from './errors.js';
 import type { ClientOptions } from './options.js';
 
 /** indimail's default CERTDIR. */

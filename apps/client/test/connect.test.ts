@@ -2,7 +2,8 @@
 // tried when, with which timeout, and what is said about the ones that failed.
 import type { Socket } from 'node:net';
 import { expect, it } from 'vitest';
-import { type Attempt, attempt, connectTcp, FatalError } from '../src/connect.js';
+import { type Attempt, attempt, connectTcp } from '../src/connect.js';
+import { ClientErrorCodes } from '../src/errors.js';
 import { parseOptions } from '../src/options.js';
 
 type Outcome = 'ok' | 'timeout' | 'refused';
@@ -56,7 +57,7 @@ it('one address gets x+y at once; -T x alone skips the second try', async () => 
     text,
     one.dial,
   ).catch((e) => e);
-  expect(err).toBeInstanceOf(FatalError);
+  expect(err.code).toBe(ClientErrorCodes.FATAL);
   expect(err.exitCode).toBe(111);
   expect(one.calls).toEqual(['192.0.2.1/60000']);
   expect(warned).toEqual(['tcpclient: unable to connect to 192.0.2.1 port 25: timed out']);
