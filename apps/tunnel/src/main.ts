@@ -74,7 +74,7 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
   }
 
   let config: TunnelConfig;
-  let services;
+  let services: Awaited<ReturnType<typeof prepareServices>>;
   try {
     config = load();
     services = await prepareServices(config);
@@ -127,7 +127,6 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
     log.close();
     return 1;
   }
-  log.write(LOG.info, 'ui', 'Accepting new connections');
   return new Promise<number>((resolve) => {
     let reloading: Promise<unknown> = Promise.resolve();
     const stop = () => {
@@ -151,6 +150,7 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
         io.stderr.write(`ucspi-tunnel: cannot reopen the log file: ${sysText(err)}\n`);
       }
     });
+    log.write(LOG.info, 'ui', 'Accepting new connections');
     io.onReady?.();
   });
 }

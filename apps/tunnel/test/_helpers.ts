@@ -67,6 +67,8 @@ export async function startDaemon(
 /** A plain backend on 127.0.0.1: `answer` gets what the client sent (after its end) and returns the reply. */
 export async function backend(
   answer: (input: string, socket: Socket) => string = (s) => s.toUpperCase(),
+  /** Answer the first chunk at once and close, instead of waiting for the client's end. */
+  firstChunk = false,
 ): Promise<{ port: number; connections: () => number }> {
   let n = 0;
   const server = createServer({ allowHalfOpen: true }, (socket) => {
@@ -74,6 +76,7 @@ export async function backend(
     let input = '';
     socket.on('data', (b: Buffer) => {
       input += b.toString();
+      if (firstChunk) socket.end(answer(input, socket));
     });
     socket.on('error', () => undefined);
     socket.on('end', () => socket.end(answer(input, socket)));
