@@ -73,9 +73,10 @@ class Parser {
     }
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    lines.forEach((raw, i) =>
-      this.line(raw.replace(/\r$/, ''), { file, line: i + 1, text: raw.replace(/\r$/, '') }),
-    );
+    for (const [i, raw] of lines.entries()) {
+      const text = raw.replace(/\r$/, '');
+      this.line(text, { file, line: i + 1, text });
+    }
   }
 
   line(raw: string, where: Where): void {
