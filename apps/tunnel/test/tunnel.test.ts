@@ -1,10 +1,21 @@
 // ucspi-tunnel against real peers on loopback: openssl s_client, Debian's stunnel4 in the other
 // mode, plain backends; server mode, client mode, exec, failover, bad input, pid file, signals.
+
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTestPki, freePort, run, type TestPki, tempDir, toolAvailable } from '@ucspi/testkit';
+import {
+  createTestPki,
+  freePort,
+  run,
+  type TestPki,
+  tempDir,
+  toolAvailable,
+  waitForLine,
+  watchLog,
+} from '@ucspi/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backend, plainTalk, startDaemon, stopAll, tlsTalk, writeConfig } from './_helpers.js';
+import { backend, plainTalk, startDaemon, stopAll, TUNNEL, tlsTalk, writeConfig } from './_helpers.js';
 
 let pki: TestPki;
 let tmp: { path: string; cleanup: () => void };
@@ -321,6 +332,28 @@ describe('configuration errors at start', () => {
       `[!] ${conf}:9: "sessiond = 127.0.0.1:9": sessiond is not supported by ucspi-tunnel yet`,
     );
     expect(await tlsTalk(port, 'still')).toBe('STILL');
+  });
+});
+
+describe.runIf(toolAvailable('tcpserver'))('inetd mode (no sections) under ucspi-tcp tcpserver', () => {
+  it('serves the one connection on descriptors 0 and 1', async () => {
+    const b = await backend();
+    const conf = writeConfig(
+      tmp.path,
+      'inetd.conf',
+      `foreground = yes\ncert = ${pki.serverChain}\nkey = ${pki.serverKey}\nconnect = 127.0.0.1:${b.port}\n`,
+    );
+    const proc = spawn('tcpserver', ['-1', '127.0.0.1', '0', process.execPath, TUNNEL, conf], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const log = watchLog(proc.stderr!);
+    try {
+      const [, port] = await waitForLine(proc.stdout!, /^(\d+)$/);
+      expect(await tlsTalk(Number(port), 'inetd')).toBe('INETD');
+      await log.waitFor(/LOG5\[0\]: Connection closed: 5 byte\(s\) sent to TLS, 5 byte\(s\) sent to socket/);
+    } finally {
+      proc.kill('SIGTERM');
+    }
   });
 });
 

@@ -157,6 +157,8 @@ class Parser {
     if (inetd) {
       validateGlobals(this.globals);
       validateService(this.defaults, [], true, this.warnings);
+      // stunnel's name for the inetd-mode service (its `service` option, default stunnel).
+      this.defaults.name = 'stunnel';
       this.services.push(this.defaults);
     } else this.closeSection();
     return {
