@@ -172,6 +172,78 @@ describe('server mode (TLS in, plain out)', () => {
   });
 });
 
+describe('data and deadlines', () => {
+  it('moves 16 MiB each way intact through server mode, the answer after the client end', async () => {
+    const { createServer } = await import('node:net');
+    const { connect } = await import('node:tls');
+    const up = Buffer.alloc(16 << 20, 'u');
+    const down = Buffer.alloc(16 << 20, 'd');
+    let got = 0;
+    const sink = createServer({ allowHalfOpen: true }, (s) => {
+      s.on('data', (b: Buffer) => {
+        got += b.length;
+      });
+      s.on('end', () => s.end(down));
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const port = await freePort();
+    const conf = writeConfig(
+      tmp.path,
+      'bulk.conf',
+      `foreground = yes\ndebug = info\n${serverSection('bulk', port, `127.0.0.1:${(sink.address() as { port: number }).port}`)}`,
+    );
+    const t = await startDaemon('ucspi-tunnel', conf);
+    try {
+      const received = await new Promise<number>((resolve, reject) => {
+        const c = connect({
+          port,
+          host: '127.0.0.1',
+          rejectUnauthorized: false,
+          allowHalfOpen: true,
+        } as never);
+        let n = 0;
+        let bad = false;
+        c.on('data', (b: Buffer) => {
+          if (b.some((x) => x !== 0x64)) bad = true;
+          n += b.length;
+        });
+        c.on('error', reject);
+        c.on('end', () => {
+          c.end();
+          resolve(bad ? -1 : n);
+        });
+        c.once('secureConnect', () => c.end(up));
+      });
+      expect(received).toBe(down.length);
+      expect(got).toBe(up.length);
+      await t.log.waitFor(
+        /Connection closed: 16777216 byte\(s\) sent to TLS, 16777216 byte\(s\) sent to socket/,
+      );
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('TIMEOUTidle closes a silent connection', async () => {
+    const b = await backend();
+    const port = await freePort();
+    const conf = writeConfig(
+      tmp.path,
+      'idle.conf',
+      `foreground = yes\ndebug = info\n${serverSection('idle', port, `127.0.0.1:${b.port}`, 'TIMEOUTidle = 1\n')}`,
+    );
+    const t = await startDaemon('ucspi-tunnel', conf);
+    const { connect } = await import('node:tls');
+    const c = connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    c.on('error', () => undefined);
+    c.resume();
+    const t0 = performance.now();
+    await new Promise((r) => c.once('close', r));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+    await t.log.waitFor(/TIMEOUTidle exceeded: sending reset\n.*Connection reset: 0 byte/);
+  });
+});
+
 describe.runIf(hasStunnel)('against stunnel4 in the other mode', () => {
   it('our client mode (checkHost, verify = 2) in front of stunnel4 server mode', async () => {
     const b = await backend();
@@ -399,6 +471,62 @@ describe('daemon', () => {
       /LOG3\[ui\]: .*hup\.conf:3: "bogus = 1": Specified option name is not valid here\n.*Failed to reload/,
     );
     expect(await tlsTalk(port, 'x')).toBe('new');
+  });
+
+  it('HUP keeps a connection in progress on its old backend', async () => {
+    const { connect } = await import('node:tls');
+    const b1 = await backend(() => 'old');
+    const b2 = await backend(() => 'new');
+    const port = await freePort();
+    const conf = writeConfig(
+      tmp.path,
+      'hup2.conf',
+      `foreground = yes\ndebug = info\n${serverSection('h', port, `127.0.0.1:${b1.port}`)}`,
+    );
+    const t = await startDaemon('ucspi-tunnel', conf);
+    // A connection established before the reload, its backend connected.
+    const held = connect({
+      port,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      allowHalfOpen: true,
+    } as never);
+    let heldOut = '';
+    held.on('data', (b: Buffer) => {
+      heldOut += b.toString();
+    });
+    await t.log.waitFor(/connected remote server/);
+    writeConfig(
+      tmp.path,
+      'hup2.conf',
+      `foreground = yes\ndebug = info\n${serverSection('h', port, `127.0.0.1:${b2.port}`)}`,
+    );
+    t.proc.kill('SIGHUP');
+    await t.log.waitForCount(/Configuration successful/, 2);
+    expect(await tlsTalk(port, 'x')).toBe('new');
+    const heldEnd = new Promise((r) => held.once('end', r));
+    held.end('x');
+    await heldEnd;
+    expect(heldOut).toBe('old');
+  });
+
+  it('-t checks a configuration and starts nothing; a bad one exits 1', async () => {
+    const bin = join(__dirname, '..', 'dist', 'bin', 'ucspi-tunnel.js');
+    const port = await freePort();
+    const good = writeConfig(tmp.path, 'check.conf', serverSection('c', port, '127.0.0.1:9'));
+    const ok = await run(process.execPath, [bin, '-t', good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr.toString()).toMatch(/Configuration successful\n$/);
+    const bad = writeConfig(
+      tmp.path,
+      'check-bad.conf',
+      `${serverSection('c', port, '127.0.0.1:9')}cert = ${pki.malformed}\n`,
+    );
+    const no = await run(process.execPath, [bin, '-t', bad]);
+    expect(no.code).toBe(1);
+    expect(no.stderr.toString()).toMatch(
+      /Service \[c\]: Failed to initialize TLS context\n\[!\] Configuration failed\n$/,
+    );
   });
 
   it('USR1 reopens the output file after it was moved away', async () => {
