@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type ConnectionInfo, childEnvList, type EnvBase, modSslEnv, sslEnv, tcpEnv } from '@ucspi/env';
 import { relayStreams, spawnPumped } from '@ucspi/exec';
+import { startTlsClient } from '@ucspi/starttls';
 import { acceptTls, connectTls, type ServerTls } from '@ucspi/tls';
 import type { ServiceConfig } from './config/types.js';
 import { LOG, safe, type TunnelLog } from './log.js';
@@ -91,14 +92,28 @@ export async function serveConnection(
   const side = service.clientTls!;
   let tls: TLSSocket;
   try {
-    const host = s.connect.length > 0 ? hostOf(s.connect[0]!) : undefined;
+    // Through an HTTP proxy (protocol = connect) the TLS peer is protocolHost, not the proxy.
+    const target = s.protocol === 'connect' ? s.protocolHost : s.connect[0];
+    const host = target !== undefined ? hostOf(target) : undefined;
     const sni = s.sni ?? host;
-    tls = await connectTls(backend, side.tls, {
-      timeoutMs: s.timeoutBusy * 1000,
-      ...(sni !== undefined ? { servername: sni } : {}),
-    });
+    const handshake = (raw: Socket) =>
+      connectTls(raw, side.tls, {
+        timeoutMs: s.timeoutBusy * 1000,
+        ...(sni !== undefined ? { servername: sni } : {}),
+      });
+    tls =
+      s.protocol === 'connect'
+        ? await startTlsClient(backend, 'connect', handshake, {
+            host: s.protocolHost!,
+            timeoutMs: s.timeoutBusy * 1000,
+            ...(s.protocolUsername !== undefined ? { username: s.protocolUsername } : {}),
+            ...(s.protocolPassword !== undefined ? { password: s.protocolPassword } : {}),
+          })
+        : await handshake(backend);
   } catch (err) {
-    log.write(LOG.err, id, `SSL_connect: ${safe((err as Error).message)}`);
+    const e = err as Error & { code?: string };
+    const what = e.code?.startsWith('UCSPI_ERR_STARTTLS') ? `Protocol ${s.protocol}` : 'SSL_connect';
+    log.write(LOG.err, id, `${what}: ${safe(e.message)}`);
     socket.destroy();
     closed('reset', 0, 0);
     return;

@@ -123,3 +123,29 @@ export function plainTalk(port: number, input: string): Promise<string> {
     c.end(input);
   });
 }
+
+/** Plain client that does not end its side: send `input`, resolve with everything until the server's end. */
+export function plainAsk(port: number, input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let out = '';
+    c.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    c.on('error', reject);
+    c.on('end', () => {
+      c.end();
+      resolve(out);
+    });
+    c.write(input);
+  });
+}
+
+/** TERM a helper process and wait until it is reaped (KILL after 5 s). */
+export function reap(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const hard = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  return gone.finally(() => clearTimeout(hard));
+}

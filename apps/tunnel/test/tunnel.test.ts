@@ -15,7 +15,16 @@ import {
   watchLog,
 } from '@ucspi/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backend, plainTalk, startDaemon, stopAll, TUNNEL, tlsTalk, writeConfig } from './_helpers.js';
+import {
+  backend,
+  plainAsk,
+  plainTalk,
+  startDaemon,
+  stopAll,
+  TUNNEL,
+  tlsTalk,
+  writeConfig,
+} from './_helpers.js';
 
 let pki: TestPki;
 let tmp: { path: string; cleanup: () => void };
@@ -407,6 +416,68 @@ describe('configuration errors at start', () => {
   });
 });
 
+describe.runIf(toolAvailable('tinyproxy'))('protocol = connect through tinyproxy', () => {
+  it('client mode reaches a TLS server behind an HTTP CONNECT proxy, verifying it by protocolHost', async () => {
+    const { connect: tcpConnect } = await import('node:net');
+    // tinyproxy closes both ways at a client's end: the backend answers at once and closes.
+    const b = await backend((x) => x.toUpperCase(), true);
+    const sport = await freePort();
+    await startDaemon(
+      'ucspi-tunnel',
+      writeConfig(
+        tmp.path,
+        'behind-proxy.conf',
+        `foreground = yes\ndebug = info\n${serverSection('s', sport, `127.0.0.1:${b.port}`)}`,
+      ),
+    );
+    const pport = await freePort();
+    const pconf = writeConfig(
+      tmp.path,
+      'tinyproxy.conf',
+      `Port ${pport}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nMaxClients 10\nLogLevel Info\n`,
+    );
+    const proxy = spawn('tinyproxy', ['-d', '-c', pconf], { stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      // Ready once its port takes connections.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const up = await new Promise<boolean>((r) => {
+          const c = tcpConnect(pport, '127.0.0.1', () => {
+            c.destroy();
+            r(true);
+          });
+          c.on('error', () => r(false));
+        });
+        if (up) break;
+        if (Date.now() > deadline) throw new Error('tinyproxy did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const port = await freePort();
+      const conf = writeConfig(
+        tmp.path,
+        'via-proxy.conf',
+        `foreground = yes\ndebug = info\n[c]\nclient = yes\naccept = 127.0.0.1:${port}\nconnect = 127.0.0.1:${pport}\nprotocol = connect\nprotocolHost = localhost:${sport}\nCAfile = ${pki.caBundle}\nverify = 2\ncheckHost = localhost\n`,
+      );
+      const t = await startDaemon('ucspi-tunnel', conf);
+      expect(await plainAsk(port, 'via proxy'), t.log.text()).toBe('VIA PROXY');
+      await t.log.waitFor(/Connection closed: 9 byte\(s\) sent to TLS, 9 byte\(s\) sent to socket/);
+      // A target the proxy cannot reach: the dialogue fails, logged, the client closed.
+      const port2 = await freePort();
+      const dead = await freePort();
+      const conf2 = writeConfig(
+        tmp.path,
+        'via-proxy-dead.conf',
+        `foreground = yes\ndebug = info\n[c]\nclient = yes\naccept = 127.0.0.1:${port2}\nconnect = 127.0.0.1:${pport}\nprotocol = connect\nprotocolHost = 127.0.0.1:${dead}\n`,
+      );
+      const t2 = await startDaemon('ucspi-tunnel', conf2);
+      expect(await plainTalk(port2, 'x').catch(() => '')).toBe('');
+      await t2.log.waitFor(/LOG3\[0\]: Protocol connect: .+\n.*Connection reset: 0 byte/);
+    } finally {
+      await reap(proxy);
+    }
+  });
+});
+
 describe.runIf(toolAvailable('tcpserver'))('inetd mode (no sections) under ucspi-tcp tcpserver', () => {
   it('serves the one connection on descriptors 0 and 1', async () => {
     const b = await backend();
@@ -424,7 +495,7 @@ describe.runIf(toolAvailable('tcpserver'))('inetd mode (no sections) under ucspi
       expect(await tlsTalk(Number(port), 'inetd')).toBe('INETD');
       await log.waitFor(/LOG5\[0\]: Connection closed: 5 byte\(s\) sent to TLS, 5 byte\(s\) sent to socket/);
     } finally {
-      proc.kill('SIGTERM');
+      await reap(proc);
     }
   });
 });

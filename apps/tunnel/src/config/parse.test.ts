@@ -178,6 +178,11 @@ describe('section checks', () => {
       "Service [a]: The 'proxy' protocol is not supported in the client mode",
     );
     expect(error(`${base}protocol = smtp\n`)).toMatch(/not supported by ucspi-tunnel yet/);
+    expect(error(`${base}protocol = connect\n`)).toBe('Service [a]: protocolHost not specified');
+    expect(error(`${base}protocol = connect\nprotocolHost = h:1\nprotocolAuthentication = NTLM\n`)).toMatch(
+      /protocolAuthentication = ntlm is not supported/,
+    );
+    expect(parse(`${base}protocol = connect\nprotocolHost = h:1\n`).services[0]!.protocol).toBe('connect');
   });
   it('pid and output must be absolute', () => {
     expect(error('pid = rel.pid\n[a]\n')).toBe('Global options: Pid file must include full path name');

@@ -66,8 +66,16 @@ export function validateService(
   if (s.protocol !== undefined) {
     if (!STUNNEL_PROTOCOLS.includes(s.protocol)) fail('Protocol not supported');
     if (s.protocol === 'proxy' && s.client) fail("The 'proxy' protocol is not supported in the client mode");
-    // Not built yet: refusing is safer than relaying without the dialogue the line asks for.
-    fail(`protocol = ${s.protocol} is not supported by ucspi-tunnel yet`);
+    if (s.protocol === 'connect' && s.client) {
+      if (s.protocolHost === undefined) fail('protocolHost not specified');
+      if (s.protocolAuthentication !== undefined && s.protocolAuthentication !== 'basic')
+        fail(`protocolAuthentication = ${s.protocolAuthentication} is not supported by ucspi-tunnel yet`);
+    } else {
+      // Not built yet: refusing is safer than relaying without the dialogue the line asks for.
+      fail(
+        `protocol = ${s.protocol}${s.client ? '' : ' in server mode'} is not supported by ucspi-tunnel yet`,
+      );
+    }
   }
   // What stunnel itself only warns about (observed on 5.68).
   if (s.client && !v.verifyChain && !v.verifyPeer && s.where)
