@@ -19,6 +19,7 @@ import {
   backend,
   plainAsk,
   plainTalk,
+  reap,
   startDaemon,
   stopAll,
   TUNNEL,
