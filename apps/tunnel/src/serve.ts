@@ -5,9 +5,10 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type ConnectionInfo, childEnvList, type EnvBase, modSslEnv, sslEnv, tcpEnv } from '@ucspi/env';
 import { relayStreams, spawnPumped } from '@ucspi/exec';
-import { startTlsClient } from '@ucspi/starttls';
+import { startTlsClient, startTlsServer } from '@ucspi/starttls';
 import { acceptTls, connectTls, type ServerTls } from '@ucspi/tls';
 import type { ServiceConfig } from './config/types.js';
+import { readGreeting } from './greeting.js';
 import { LOG, safe, type TunnelLog } from './log.js';
 import { connectFirst, errnoText, type Targets } from './targets.js';
 import type { ClientSide } from './tls-setup.js';
@@ -55,6 +56,10 @@ export async function serveConnection(
     );
   const timeouts = { idleTimeoutMs: s.timeoutIdle * 1000, closeTimeoutMs: s.timeoutClose * 1000 };
 
+  if (!s.client && s.protocol !== undefined) {
+    await serveStartTls(socket, service, id, ctx, timeouts, closed);
+    return;
+  }
   if (!s.client) {
     const shaken = await acceptTls(socket, service.serverTls!, { timeoutMs: s.timeoutBusy * 1000 });
     if (!shaken.ok) {
@@ -130,6 +135,59 @@ export async function serveConnection(
   const r = await relayStreams(socket, tls, timeouts);
   report(log, id, r.reason, r.error);
   closed(r.reason === 'end' ? 'closed' : 'reset', r.aToB, r.bToA);
+}
+
+/**
+ * Server mode with `protocol = smtp | pop3 | imap`, as stunnel: the backend first, its greeting
+ * passed to the client, the client's STARTTLS dialogue answered by @ucspi/starttls, then TLS, and
+ * the client's commands (EHLO again, CAPABILITY, ...) relayed to the backend inside TLS.
+ */
+async function serveStartTls(
+  socket: Socket,
+  service: RuntimeService,
+  id: number,
+  ctx: ServeContext,
+  timeouts: { idleTimeoutMs: number; closeTimeoutMs: number },
+  closed: (how: 'closed' | 'reset', toTls: number, toSocket: number) => void,
+): Promise<void> {
+  const { log } = ctx;
+  const s = service.config;
+  const protocol = s.protocol!;
+  const backend = await connectBackend(service, id, log);
+  if (!backend) {
+    socket.destroy();
+    closed('reset', 0, 0);
+    return;
+  }
+  let tls: TLSSocket;
+  try {
+    const greeting = await readGreeting(backend, protocol, s.timeoutBusy * 1000);
+    tls = await startTlsServer(
+      socket,
+      protocol,
+      async (raw) => {
+        const r = await acceptTls(raw, service.serverTls!, { timeoutMs: s.timeoutBusy * 1000 });
+        if (!r.ok)
+          throw new Error(
+            r.stage === 'handshake'
+              ? `SSL_accept: ${r.reason ?? 'handshake failed'}`
+              : `Rejected by CERT: ${r.reason}`,
+          );
+        return r.tlsSocket;
+      },
+      { greeting, timeoutMs: s.timeoutBusy * 1000 },
+    );
+  } catch (err) {
+    log.write(LOG.err, id, `Protocol ${protocol}: ${safe((err as Error).message)}`);
+    socket.destroy();
+    backend.destroy();
+    closed('reset', 0, 0);
+    return;
+  }
+  logNegotiated(log, id, tls);
+  const r = await relayStreams(tls, backend, timeouts);
+  report(log, id, r.reason, r.error);
+  closed(r.reason === 'end' ? 'closed' : 'reset', r.bToA, r.aToB);
 }
 
 function hostOf(line: string): string | undefined {

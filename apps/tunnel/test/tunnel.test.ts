@@ -417,6 +417,84 @@ describe('configuration errors at start', () => {
   });
 });
 
+describe.runIf(hasOpenssl)(
+  'protocol = smtp in server mode, openssl s_client -starttls smtp as the client',
+  () => {
+    /** A plain SMTP backend: greets with `greeting`, answers EHLO and QUIT. */
+    async function smtpBackend(greeting: string): Promise<number> {
+      const { createServer } = await import('node:net');
+      const server = createServer((sock) => {
+        sock.on('error', () => undefined);
+        sock.write(`${greeting}\r\n`);
+        let buf = '';
+        sock.on('data', (b: Buffer) => {
+          buf += b.toString();
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (/^EHLO /i.test(line)) sock.write('250 backend.test at your service\r\n');
+            else if (/^QUIT/i.test(line)) sock.end('221 backend.test bye\r\n');
+            else sock.write('500 what\r\n');
+          }
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      afterCleanup.push(() => server.close());
+      return (server.address() as { port: number }).port;
+    }
+    const afterCleanup: Array<() => void> = [];
+    afterEach(() => {
+      for (const f of afterCleanup.splice(0)) f();
+    });
+
+    it('passes the backend greeting, offers STARTTLS, then relays the session inside TLS', async () => {
+      const bport = await smtpBackend('220-backend.test ESMTP\r\n220 ready');
+      const port = await freePort();
+      const conf = writeConfig(
+        tmp.path,
+        'smtp.conf',
+        `foreground = yes\ndebug = info\n${serverSection('smtp', port, `127.0.0.1:${bport}`, 'protocol = smtp\n')}`,
+      );
+      const t = await startDaemon('ucspi-tunnel', conf);
+      const r = await run(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${port}`,
+          '-starttls',
+          'smtp',
+          '-quiet',
+          '-crlf',
+          '-CAfile',
+          pki.caBundle,
+          '-verify_return_error',
+        ],
+        { input: 'EHLO client.test\nQUIT\n' },
+      );
+      expect(r.stdout.toString(), `${r.stderr}${t.log.text()}`).toBe(
+        '250 backend.test at your service\r\n221 backend.test bye\r\n',
+      );
+      await t.log.waitFor(/Connection closed: 56 byte\(s\) sent to TLS, 24 byte\(s\) sent to socket/);
+    });
+
+    it('a backend that refuses in its greeting: logged, the client closed before any TLS', async () => {
+      const bport = await smtpBackend('554 go away');
+      const port = await freePort();
+      const conf = writeConfig(
+        tmp.path,
+        'smtp-refused.conf',
+        `foreground = yes\ndebug = info\n${serverSection('smtp', port, `127.0.0.1:${bport}`, 'protocol = smtp\n')}`,
+      );
+      const t = await startDaemon('ucspi-tunnel', conf);
+      expect(await plainTalk(port, 'EHLO x\r\n').catch(() => '')).toBe('');
+      await t.log.waitFor(
+        /LOG3\[0\]: Protocol smtp: Unexpected greeting from the server: 554 go away\n.*Connection reset: 0 byte/,
+      );
+    });
+  },
+);
+
 describe.runIf(toolAvailable('tinyproxy'))('protocol = connect through tinyproxy', () => {
   it('client mode reaches a TLS server behind an HTTP CONNECT proxy, verifying it by protocolHost', async () => {
     const { connect: tcpConnect } = await import('node:net');

@@ -70,6 +70,8 @@ export function validateService(
       if (s.protocolHost === undefined) fail('protocolHost not specified');
       if (s.protocolAuthentication !== undefined && s.protocolAuthentication !== 'basic')
         fail(`protocolAuthentication = ${s.protocolAuthentication} is not supported by ucspi-tunnel yet`);
+    } else if (!s.client && ['smtp', 'pop3', 'imap'].includes(s.protocol)) {
+      // Served through @ucspi/starttls's server side, the backend's greeting passed on.
     } else {
       // Not built yet: refusing is safer than relaying without the dialogue the line asks for.
       fail(
