@@ -478,6 +478,52 @@ describe.runIf(hasOpenssl)(
       await t.log.waitFor(/Connection closed: 56 byte\(s\) sent to TLS, 24 byte\(s\) sent to socket/);
     });
 
+    it.each([
+      ['pop3', '+OK backend ready', 'QUIT\n', '+OK backend bye\r\n'],
+      ['imap', '* OK backend ready', 'a LOGOUT\n', '* BYE backend\r\na OK LOGOUT done\r\n'],
+    ])(
+      '%s: openssl s_client -starttls through the tunnel to a plain backend',
+      async (proto, greeting, input, expected) => {
+        const { createServer } = await import('node:net');
+        const server = createServer((sock) => {
+          sock.on('error', () => undefined);
+          sock.write(`${greeting}\r\n`);
+          sock.on('data', (b: Buffer) => {
+            const line = b.toString().trim();
+            if (/^QUIT$/i.test(line)) sock.end('+OK backend bye\r\n');
+            else if (/^a LOGOUT$/i.test(line)) sock.end('* BYE backend\r\na OK LOGOUT done\r\n');
+            else sock.write(proto === 'pop3' ? '-ERR what\r\n' : '* BAD what\r\n');
+          });
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        afterCleanup.push(() => server.close());
+        const port = await freePort();
+        const conf = writeConfig(
+          tmp.path,
+          `${proto}.conf`,
+          `foreground = yes\ndebug = info\n${serverSection(proto, port, `127.0.0.1:${(server.address() as { port: number }).port}`, `protocol = ${proto}\n`)}`,
+        );
+        const t = await startDaemon('ucspi-tunnel', conf);
+        const r = await run(
+          'openssl',
+          [
+            's_client',
+            '-connect',
+            `127.0.0.1:${port}`,
+            '-starttls',
+            proto,
+            '-quiet',
+            '-crlf',
+            '-CAfile',
+            pki.caBundle,
+            '-verify_return_error',
+          ],
+          { input },
+        );
+        expect(r.stdout.toString(), `${r.stderr}${t.log.text()}`).toBe(expected);
+      },
+    );
+
     it('a backend that refuses in its greeting: logged, the client closed before any TLS', async () => {
       const bport = await smtpBackend('554 go away');
       const port = await freePort();
