@@ -254,6 +254,29 @@ describe('data and deadlines', () => {
   });
 });
 
+describe('exec with input left unread', () => {
+  it('a program that exits without reading all its input still has all of its output delivered', async () => {
+    // stunnel loses such output in about a third of the runs (its socketpair is reset).
+    const script = join(tmp.path, 'one-line.sh');
+    writeFileSync(script, '#!/bin/sh\nread line\nhead -c 200000 /dev/zero | tr "\\0" x\necho end\n');
+    chmodSync(script, 0o755);
+    const port = await freePort();
+    const conf = writeConfig(
+      tmp.path,
+      'unread.conf',
+      `foreground = yes\ndebug = info\n[u]\naccept = 127.0.0.1:${port}\nexec = ${script}\ncert = ${pki.serverChain}\nkey = ${pki.serverKey}\n`,
+    );
+    await startDaemon('ucspi-tunnel', conf);
+    for (let i = 0; i < 5; i++) {
+      const out = await tlsTalk(port, `first\n${'never read\n'.repeat(100000)}`).catch(
+        (e: Error) => `error ${e.message}`,
+      );
+      expect(out.length).toBe(200004);
+      expect(out.endsWith('xend\n')).toBe(true);
+    }
+  });
+});
+
 describe.runIf(hasStunnel)('against stunnel4 in the other mode', () => {
   it('our client mode (checkHost, verify = 2) in front of stunnel4 server mode', async () => {
     const b = await backend();
@@ -704,6 +727,17 @@ describe('daemon', () => {
     held.end('x');
     await heldEnd;
     expect(heldOut).toBe('old');
+  });
+
+  it('-fd N reads the configuration from a descriptor', async () => {
+    const bin = join(__dirname, '..', 'dist', 'bin', 'ucspi-tunnel.js');
+    const good = writeConfig(tmp.path, 'fd.conf', serverSection('fd', await freePort(), '127.0.0.1:9'));
+    const ok = await run('sh', ['-c', 'exec "$0" "$1" -t -fd 3 3<"$2"', process.execPath, bin, good]);
+    expect(ok.code, ok.stderr.toString()).toBe(0);
+    const bad = writeConfig(tmp.path, 'fd-bad.conf', 'oops\n');
+    const no = await run('sh', ['-c', 'exec "$0" "$1" -t -fd 3 3<"$2"', process.execPath, bin, bad]);
+    expect(no.code).toBe(1);
+    expect(no.stderr.toString()).toBe('[!] -fd 3:1: "oops": No \'=\' found\n[!] Configuration failed\n');
   });
 
   it('-t checks a configuration and starts nothing; a bad one exits 1', async () => {
