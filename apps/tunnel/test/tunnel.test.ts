@@ -277,6 +277,46 @@ describe('exec with input left unread', () => {
   });
 });
 
+describe('client mode, bad peers', () => {
+  it('a backend that does not speak TLS: SSL_connect logged, the client closed, the next connection handled alike', async () => {
+    const plain = await backend(() => 'this is not TLS\r\n', true);
+    const port = await freePort();
+    const conf = writeConfig(
+      tmp.path,
+      'client-garbage.conf',
+      `foreground = yes\ndebug = info\n[c]\nclient = yes\naccept = 127.0.0.1:${port}\nconnect = 127.0.0.1:${plain.port}\n`,
+    );
+    const t = await startDaemon('ucspi-tunnel', conf);
+    expect(await plainTalk(port, 'x').catch(() => '')).toBe('');
+    await t.log.waitFor(/LOG3\[0\]: SSL_connect: .+\n.*LOG5\[0\]: Connection reset: 0 byte/);
+    expect(await plainTalk(port, 'y').catch(() => '')).toBe('');
+    await t.log.waitFor(/LOG3\[1\]: SSL_connect: /);
+  });
+
+  it('verify = 2 refuses a server whose certificate the CA did not sign', async () => {
+    const b = await backend();
+    const sport = await freePort();
+    await startDaemon(
+      'ucspi-tunnel',
+      writeConfig(
+        tmp.path,
+        'selfsigned-server.conf',
+        `foreground = yes\ndebug = info\n[s]\naccept = 127.0.0.1:${sport}\nconnect = 127.0.0.1:${b.port}\ncert = ${pki.selfSignedCert}\nkey = ${pki.selfSignedKey}\n`,
+      ),
+    );
+    const port = await freePort();
+    const conf = writeConfig(
+      tmp.path,
+      'client-verify.conf',
+      `foreground = yes\ndebug = info\n[c]\nclient = yes\naccept = 127.0.0.1:${port}\nconnect = 127.0.0.1:${sport}\nCAfile = ${pki.caBundle}\nverify = 2\n`,
+    );
+    const t = await startDaemon('ucspi-tunnel', conf);
+    expect(await plainTalk(port, 'secret').catch(() => '')).toBe('');
+    await t.log.waitFor(/LOG3\[0\]: SSL_connect: .*Certificate verification failed/);
+    expect(b.connections()).toBe(0);
+  });
+});
+
 describe.runIf(hasStunnel)('against stunnel4 in the other mode', () => {
   it('our client mode (checkHost, verify = 2) in front of stunnel4 server mode', async () => {
     const b = await backend();
