@@ -64,7 +64,10 @@ export interface Connection {
   readonly rulesEnv: ReadonlyArray<readonly [string, string]>;
   /** The handler started the connection's program (or stands in for one): the `ok` event. */
   started(pid: number): void;
-  /** The program ended with this raw wait status (`error`: it could not be run): the `end` event. */
+  /**
+   * The program ended with this raw wait status (`error`: it could not be run): the `end` event,
+   * and the slot is given back at once (the handler should have nothing left to do).
+   */
   ended(pid: number, status: number, error?: NodeJS.ErrnoException): void;
 }
 
@@ -211,20 +214,29 @@ class Engine implements UcspiServer {
     });
   }
 
-  /** Take a slot for `socket` and serve it; the slot comes back in the one `finally` below. */
+  /**
+   * Take a slot for `socket` and serve it. The slot is given back once: right after the
+   * connection's `end` event (so that each `end` line is followed by its `status` line, as the
+   * original's SIGCHLD handler prints them), or in the `finally` below whatever way the connection
+   * ended without one.
+   */
   #begin(socket: Socket): void {
     const slot = this.#slots.acquire();
     this.#emitStatus();
-    this.#serve(socket, slot)
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      slot.release();
+      this.#emitStatus();
+      this.#next();
+    };
+    this.#serve(socket, slot, release)
       .catch((error: unknown) => {
         this.#emit({ type: 'warning', error });
         socket.destroy();
       })
-      .finally(() => {
-        slot.release();
-        this.#emitStatus();
-        this.#next();
-      });
+      .finally(release);
   }
 
   /** A slot is free: the next waiting connection takes it, or accepting resumes. */
@@ -236,7 +248,7 @@ class Engine implements UcspiServer {
     if (!this.#slots.full && !this.#closed) this.listener.resume();
   }
 
-  async #serve(socket: Socket, slot: ReturnType<Slots['acquire']>): Promise<void> {
+  async #serve(socket: Socket, slot: ReturnType<Slots['acquire']>, release: () => void): Promise<void> {
     socket.on('error', () => undefined);
     const remoteAddress = this.peers.get(socket) ?? socket.remoteAddress;
     // A connection reset before it was accepted has no peer any more (getpeername fails): nobody
@@ -264,12 +276,14 @@ class Engine implements UcspiServer {
       this.#emit({ type: 'drop', pid, info, what: 'rules', file: decision.file, error: decision.error });
       socket.destroy();
       this.#emit({ type: 'end', pid, status: 111 << 8 });
+      release();
       return;
     }
     if (decision.verdict === 'deny') {
       this.#emit({ type: 'deny', pid, info, reason: 'rules' });
       socket.destroy();
       this.#emit({ type: 'end', pid, status: 100 << 8 });
+      release();
       return;
     }
     if (!slot.claimAddress(info.remoteIp, decision.maxPerIp)) {
@@ -283,6 +297,7 @@ class Engine implements UcspiServer {
       });
       socket.destroy();
       this.#emit({ type: 'end', pid, status: 100 << 8 });
+      release();
       return;
     }
     const emit = (e: ServerEvent) => this.#emit(e);
@@ -291,7 +306,10 @@ class Engine implements UcspiServer {
       info,
       rulesEnv: decision.env,
       started: (p) => emit({ type: 'ok', pid: p, info }),
-      ended: (p, status, error) => emit({ type: 'end', pid: p, status, ...(error ? { error } : {}) }),
+      ended: (p, status, error) => {
+        emit({ type: 'end', pid: p, status, ...(error ? { error } : {}) });
+        release();
+      },
     });
   }
 }

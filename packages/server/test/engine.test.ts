@@ -285,6 +285,31 @@ describe('@ucspi/server engine', () => {
     expect(seenBy).not.toContain(resetPort);
   });
 
+  it('connections ending in the same tick: each end event is followed by its own status event', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let n = 0;
+    const s = await start(async (conn) => {
+      const me = ++n;
+      conn.started(me);
+      await held;
+      conn.socket.end();
+      conn.ended(me, 0);
+    });
+    const clients = Array.from({ length: 10 }, () => talk(s.server.port));
+    await s.seen('ok', 10);
+    release();
+    await Promise.all(clients);
+    await s.idle(10);
+    const types = s.events.map((e) => e.type);
+    types.forEach((t, i) => {
+      if (t === 'end') expect(types[i + 1]).toBe('status');
+    });
+    expect(types.filter((t) => t === 'end')).toHaveLength(10);
+  });
+
   it('Slots: a slot given back twice, or an address claimed twice, is a bug that throws', () => {
     const slots = new Slots(2);
     const a = slots.acquire();
