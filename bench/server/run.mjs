@@ -23,6 +23,7 @@ const IDLE = Number(process.env.BENCH_IDLE ?? 200);
 const BULK_REPS = Number(process.env.BENCH_BULK_REPS ?? 5);
 const LAT = Number(process.env.BENCH_LATENCY ?? 2000);
 const WARM = Number(process.env.BENCH_WARM ?? 2000);
+const BASELINE = process.env.BENCH_BASELINE;
 const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
 const procs = [];
 
@@ -185,6 +186,18 @@ const stunnelConf = async (service) => {
   return { port, f };
 };
 
+/** A launcher for one of our bins in checkout `top` (-H -R -l 0 -c 400, cat per connection). */
+function ours(top, bin, env = {}) {
+  return async () => {
+    const port = await freePort();
+    const args = ['-H', '-R', '-l', '0', '-c', '400', '127.0.0.1', String(port), cat];
+    return {
+      port,
+      proc: start(process.execPath, [join(top, `apps/sslserver/dist/bin/${bin}.js`), ...args], env),
+    };
+  };
+}
+
 const servers = {
   'stunnel exec': [
     'tls',
@@ -213,31 +226,7 @@ const servers = {
       return { port, proc: start('stunnel4', [f]), extra: [backend] };
     },
   ],
-  sslserver: [
-    'tls',
-    async () => {
-      const port = await freePort();
-      return {
-        port,
-        proc: start(
-          process.execPath,
-          [
-            join(root, 'apps/sslserver/dist/bin/sslserver.js'),
-            '-H',
-            '-R',
-            '-l',
-            '0',
-            '-c',
-            '400',
-            '127.0.0.1',
-            String(port),
-            cat,
-          ],
-          { CERTFILE: cert, KEYFILE: key },
-        ),
-      };
-    },
-  ],
+  sslserver: ['tls', ours(root, 'sslserver', { CERTFILE: cert, KEYFILE: key })],
   'ucspi-tcp tcpserver': [
     'plain',
     async () => {
@@ -248,27 +237,15 @@ const servers = {
       };
     },
   ],
-  tcpserver: [
-    'plain',
-    async () => {
-      const port = await freePort();
-      return {
-        port,
-        proc: start(process.execPath, [
-          join(root, 'apps/sslserver/dist/bin/tcpserver.js'),
-          '-H',
-          '-R',
-          '-l',
-          '0',
-          '-c',
-          '400',
-          '127.0.0.1',
-          String(port),
-          cat,
-        ]),
-      };
-    },
-  ],
+  tcpserver: ['plain', ours(root, 'tcpserver')],
+  // BENCH_BASELINE=DIR: the same bins from another checkout (built), run in the same rounds, for a
+  // before/after comparison of a change.
+  ...(BASELINE
+    ? {
+        'sslserver (baseline)': ['tls', ours(BASELINE, 'sslserver', { CERTFILE: cert, KEYFILE: key })],
+        'tcpserver (baseline)': ['plain', ours(BASELINE, 'tcpserver')],
+      }
+    : {}),
 };
 
 process.on('SIGINT', () => {
@@ -284,6 +261,15 @@ try {
   for (let r = 0; r < RUNS; r++)
     for (const [name, [proto, launch]] of chosen) runs[name].push(await measureOnce(name, proto, launch));
   const res = Object.fromEntries(chosen.map(([name]) => [name, medians(name, runs[name])]));
+  for (const bin of ['sslserver', 'tcpserver']) {
+    const now = res[bin];
+    const before = res[`${bin} (baseline)`];
+    if (!now || !before) continue;
+    const f = (k) => (now[k] / before[k]).toFixed(2);
+    console.log(
+      `${bin} / baseline: conn/s ${f('cps')}, CPU/conn ${f('cpu')}, MiB/s ${f('mib')}, Pss/idle conn ${f('pss')}, p50 ${f('p50')}, p99 ${f('p99')}`,
+    );
+  }
   const s = res.sslserver;
   const se = res['stunnel exec'];
   const t = res.tcpserver;
