@@ -1,4 +1,4 @@
-// A DNS server for tests: Debian's dnsmasq on 127.0.0.1, answering only from the records it is
+// A DNS server for tests: Debian's dnsmasq on loopback, answering only from the records it is
 // given (no upstream, no /etc/hosts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { findTool } from './tools.js';
@@ -10,11 +10,16 @@ export interface Dnsmasq {
 }
 
 /**
- * Start dnsmasq on 127.0.0.1:`port` with `records` (its own options, such as
- * `--host-record=name,ip` and `--local=/zone/`); resolves once it has logged that it started
- * (its sockets are bound by then), rejects within 5 s otherwise. Port 53 needs root.
+ * Start dnsmasq on `address`:`port` (default 127.0.0.1; another loopback address such as 127.0.0.2
+ * lets two test files each have their own resolver on port 53) with `records` (its own options,
+ * such as `--host-record=name,ip` and `--local=/zone/`); resolves once it has logged that it
+ * started (its sockets are bound by then), rejects within 5 s otherwise. Port 53 needs root.
  */
-export function startDnsmasq(port: number, records: readonly string[]): Promise<Dnsmasq> {
+export function startDnsmasq(
+  port: number,
+  records: readonly string[],
+  address = '127.0.0.1',
+): Promise<Dnsmasq> {
   const exe = findTool('dnsmasq') ?? 'dnsmasq';
   const child = spawn(
     exe,
@@ -25,7 +30,7 @@ export function startDnsmasq(port: number, records: readonly string[]): Promise<
       '--pid-file=',
       '--user=root',
       `--port=${port}`,
-      '--listen-address=127.0.0.1',
+      `--listen-address=${address}`,
       '--bind-interfaces',
       '--no-resolv',
       '--no-hosts',
