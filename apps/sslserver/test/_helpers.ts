@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { type LogWatch, watchLog } from '@ucspi/testkit';
+import { expect } from 'vitest';
 
 export interface Running {
   proc: ChildProcess;
@@ -137,4 +138,18 @@ export async function silentClient(port: number): Promise<{ out: string; probe: 
       return gone.finally(() => clearInterval(writes));
     },
   };
+}
+
+/**
+ * The close deadline seen from a client (CLOSETIMEOUT=1 on the server `s`): it reads `expected`
+ * and the server's end, stays silent, and the server lets go of it after the deadline (its end
+ * line and the free slot in the log, then a reset for what the client still sends).
+ */
+export async function expectLetGoWhenSilent(s: Running, expected: string): Promise<void> {
+  const client = await silentClient(s.port);
+  const t0 = Date.now();
+  expect(client.out).toBe(expected);
+  await s.waitLog(/sslserver: ended by \d+ status 0\nsslserver: status 0\/40\/0\n$/, 5000);
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  await client.probe();
 }

@@ -1,5 +1,7 @@
 // One connection of a service, from accept to `Connection closed`: server mode (TLS in; a backend
 // or a program out) and client mode (plain in; TLS to the backend out), logged in stunnel's words.
+// Over 300 lines on purpose: the modes share their failure and logging steps, which would otherwise
+// be passed between files as half a dozen callbacks.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -81,9 +83,7 @@ export async function serveConnection(
       closed('reset', 0, 0);
       return;
     }
-    const r = await relayStreams(tls, backend, timeouts);
-    report(log, id, r.reason, r.error);
-    closed(r.reason === 'end' ? 'closed' : 'reset', r.bToA, r.aToB);
+    await relay(log, id, tls, backend, timeouts, closed);
     return;
   }
 
@@ -132,9 +132,7 @@ export async function serveConnection(
     return;
   }
   logNegotiated(log, id, tls);
-  const r = await relayStreams(socket, tls, timeouts);
-  report(log, id, r.reason, r.error);
-  closed(r.reason === 'end' ? 'closed' : 'reset', r.aToB, r.bToA);
+  await relay(log, id, tls, socket, timeouts, closed);
 }
 
 /**
@@ -185,9 +183,7 @@ async function serveStartTls(
     return;
   }
   logNegotiated(log, id, tls);
-  const r = await relayStreams(tls, backend, timeouts);
-  report(log, id, r.reason, r.error);
-  closed(r.reason === 'end' ? 'closed' : 'reset', r.bToA, r.aToB);
+  await relay(log, id, tls, backend, timeouts, closed);
 }
 
 function hostOf(line: string): string | undefined {
@@ -204,6 +200,23 @@ function logNegotiated(log: TunnelLog, id: number, tls: TLSSocket): void {
   );
   const c = tls.getCipher();
   log.write(LOG.info, id, `${tls.getProtocol()} ciphersuite: ${c.standardName ?? c.name}`);
+}
+
+/**
+ * Relay between the TLS side and the plain side until both have ended (or a timer fired), then log
+ * how it ended and the `Connection closed` counts (bytes sent to TLS, bytes sent to the socket).
+ */
+async function relay(
+  log: TunnelLog,
+  id: number,
+  tls: TLSSocket,
+  plain: Socket,
+  timeouts: { idleTimeoutMs: number; closeTimeoutMs: number },
+  closed: (how: 'closed' | 'reset', toTls: number, toSocket: number) => void,
+): Promise<void> {
+  const r = await relayStreams(tls, plain, timeouts);
+  report(log, id, r.reason, r.error);
+  closed(r.reason === 'end' ? 'closed' : 'reset', r.bToA, r.aToB);
 }
 
 function report(log: TunnelLog, id: number, reason: string, error: Error | undefined): void {

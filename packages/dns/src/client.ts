@@ -1,3 +1,6 @@
+// The DNS client: djbdns's qualification and rewriting, forward and reverse lookups, the paranoid
+// check, all through one resolver on $DNSCACHEIP. Over 300 lines: the lookups share its servers,
+// its timeouts and its error mapping.
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Resolver } from 'node:dns/promises';
 import { BlockList, isIP, isIPv4 } from 'node:net';

@@ -5,7 +5,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { handleFd, native } from './_native.js';
 import { growPipe } from './pipes.js';
-import { type ChildRun, type ProgramSpec, type PumpOptions, pumpStreams, type Slot, start } from './spawn.js';
+import { type PumpOptions, pumpStreams } from './pump.js';
+import { type ChildRun, type ProgramSpec, type Slot, start } from './spawn.js';
 
 /** The descriptors of tcpclient's program: it reads the connection on 6 and writes it on 7. */
 export const CLIENT_PROG_FDS = { read: 6, write: 7 } as const;

@@ -2,6 +2,8 @@ export type { ClientProgOptions } from './client.js';
 export { CLIENT_PROG_FDS, spawnClientProg } from './client.js';
 export type { ExecErrorCode } from './errors.js';
 export { ExecError } from './errors.js';
+export type { HandOverRun, UcspiTlsRun } from './layouts.js';
+export { spawnHandOver, spawnOnSocket, spawnPumped, spawnUcspiTls, UCSPI_TLS_FDS } from './layouts.js';
 export type { PausableListener } from './listener.js';
 export { listenPausable } from './listener.js';
 export type { NativeStatus } from './native-status.js';
@@ -9,15 +11,8 @@ export { nativeNotice, nativeStatus } from './native-status.js';
 export { GROWN_PIPE_BYTES, grownPipePages, growPipe } from './pipes.js';
 export type { JailSpec } from './process.js';
 export { canKillIpOptions, jail, killIpOptions } from './process.js';
+export type { PumpOptions } from './pump.js';
+export { PUMP_BUFFER_BYTES, pumpStreams } from './pump.js';
 export { type RelayOptions, type RelayResult, relayStreams } from './relay.js';
-export type { ChildRun, ExitStatus, HandOverRun, ProgramSpec, PumpOptions, UcspiTlsRun } from './spawn.js';
-export {
-  nativeSpawn,
-  PUMP_BUFFER_BYTES,
-  pumpStreams,
-  spawnHandOver,
-  spawnOnSocket,
-  spawnPumped,
-  spawnUcspiTls,
-  UCSPI_TLS_FDS,
-} from './spawn.js';
+export type { ChildRun, ExitStatus, ProgramSpec } from './spawn.js';
+export { nativeSpawn } from './spawn.js';

@@ -4,7 +4,7 @@
 // on as a half-close (FIN, or close_notify for TLS) and the other direction keeps flowing.
 import diagnostics from 'node:diagnostics_channel';
 import type { Duplex } from 'node:stream';
-import { PUMP_BUFFER_BYTES } from './spawn.js';
+import { PUMP_BUFFER_BYTES } from './pump.js';
 
 const timeoutChannel = diagnostics.channel('ucspi:exec:timeout');
 const closeTimeoutChannel = diagnostics.channel('ucspi:exec:close-timeout');

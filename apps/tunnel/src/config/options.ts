@@ -1,7 +1,8 @@
 // The option table: each stunnel 5.68 option name (lower case), where it may be written, and what
 // it does to the configuration. Options we do not honour yet are never silently ignored: they warn
 // (naming the file and line) when going on is safe, and fail the configuration (exit 1, as any
-// stunnel configuration error) when going on would weaken what the line asks for.
+// stunnel configuration error) when going on would weaken what the line asks for. One table, so
+// over 300 lines: an option is found in one place, whatever its kind.
 
 import { OptionError } from './errors.js';
 import type { GlobalConfig, ServiceConfig } from './types.js';
