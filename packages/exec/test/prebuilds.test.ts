@@ -62,6 +62,8 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')(
         b.on('data', (d) => out.push(d));
         const child = await spawnPumped(stream, { argv: ['sh', '-c', 'echo hello; exit 7'], env: { PATH: '/usr/bin:/bin' } });
         const exit = await child.exited;
+        // The program's output has been pumped to the stream once the pump is done, not at its exit.
+        await child.done;
         console.log(JSON.stringify({ status, exit: exit.code, out: Buffer.concat(out).toString() }));
       `;
       const r = await run(process.execPath, ['--input-type=module', '-e', script], {
