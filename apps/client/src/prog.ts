@@ -11,21 +11,30 @@ export async function progMode(
   env: Record<string, string>,
   opts: { plain: boolean; idleTimeoutMs: number; onStreamError: (err: Error) => void },
 ): Promise<{ pid: number; status: ExitStatus }> {
-  const run = await spawnClientProg(
-    connection,
-    { argv, env },
-    opts.plain
-      ? { shareSocket: true }
-      : { idleTimeoutMs: opts.idleTimeoutMs, onStreamError: opts.onStreamError },
-  );
   // ucspi-tcp's tcpclient becomes the program (exec): a TERM or HUP sent to tcpclient is the
-  // program's, and tcpclient ends when it ends.
-  const forward = (signal: NodeJS.Signals) => run.kill(signal);
+  // program's, and tcpclient ends when it ends. The handlers are in place before the program
+  // starts, since it can be running (and be known to others) before the spawn's promise settles:
+  // a signal that comes in between is kept and delivered as soon as the program is there.
+  let run: Awaited<ReturnType<typeof spawnClientProg>> | undefined;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (signal: NodeJS.Signals) => (run ? run.kill(signal) : pending.push(signal));
   process.on('SIGTERM', forward);
   process.on('SIGHUP', forward);
-  const status = await run.exited;
-  process.off('SIGTERM', forward);
-  process.off('SIGHUP', forward);
+  let status: ExitStatus;
+  try {
+    run = await spawnClientProg(
+      connection,
+      { argv, env },
+      opts.plain
+        ? { shareSocket: true }
+        : { idleTimeoutMs: opts.idleTimeoutMs, onStreamError: opts.onStreamError },
+    );
+    for (const signal of pending) run.kill(signal);
+    status = await run.exited;
+  } finally {
+    process.off('SIGTERM', forward);
+    process.off('SIGHUP', forward);
+  }
   await run.done;
   return { pid: run.pid, status };
 }

@@ -138,8 +138,10 @@ export function pumpStreams(
     };
 
     // peer -> program
-    let toEnding = false;
+    let toEnding = false; // nothing more is written to the program
+    let toBroken = false; // the program closed its stdin
     const endTo = () => {
+      if (toBroken) upEnded();
       if (toEnding) return;
       toEnding = true;
       // A pipe cannot be shut down for writing as a socket can: close it once flushed.
@@ -150,10 +152,15 @@ export function pumpStreams(
       upEnded();
     });
     to.on('error', () => {
-      // The program closed its stdin (EPIPE): what the peer still sends is dropped.
+      // The program closed its stdin (EPIPE): what the peer still sends is read and dropped until
+      // its EOF (a lingering close). Ending here would close the socket with unread bytes in its
+      // receive queue, and the kernel then answers with a reset that throws away whatever of the
+      // program's output is still in the send queue. The close deadline and the idle timer bound
+      // the wait: dropped bytes do not count as traffic.
       toEnding = true;
-      upEnded();
-      stream.resume();
+      toBroken = true;
+      if (upPaused) resumeStream();
+      if (stream.readableEnded || stream.destroyed) upEnded();
     });
     let upPaused = false;
     const resumeStream = () => {
@@ -177,8 +184,8 @@ export function pumpStreams(
       w.uncork?.();
     };
     stream.on('data', (chunk: Buffer) => {
-      last = performance.now();
       if (toEnding) return;
+      last = performance.now();
       if (!corked && w.cork) {
         corked = true;
         w.cork();

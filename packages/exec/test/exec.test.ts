@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Duplex, PassThrough, Writable } from 'node:stream';
@@ -45,6 +47,34 @@ function exchange(port: number, input: Buffer | string): Promise<Buffer> {
 }
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
+
+/** A client for the unread-input test: argv[1] is the port; reports how its connection ended. */
+const UNREAD_CLIENT = `
+const c = require('node:net').connect({ port: Number(process.argv[1]), host: '127.0.0.1', allowHalfOpen: true });
+c.pause();
+let failed;
+c.on('error', (e) => { failed ??= e; });
+const chunk = Buffer.alloc(1 << 20, 'n');
+let sent = 0;
+const more = () => {
+  while (sent < 64) { sent++; if (!c.write(chunk)) return void c.once('drain', more); }
+  c.end();
+};
+c.on('connect', () => { c.write('first\\n'); more(); });
+process.stdin.once('data', () => {
+  const out = [];
+  const report = (how) => {
+    const all = Buffer.concat(out).toString();
+    process.stdout.write(how + ' ' + all.length + ' ' + all.slice(-4));
+    process.exit(0);
+  };
+  if (failed) report('error ' + failed.code);
+  c.on('data', (b) => out.push(b));
+  c.on('end', () => report('end'));
+  c.on('error', (e) => report('error ' + e.code));
+  c.resume();
+});
+`;
 
 it('uses the native spawner on Linux (required under CI)', () => {
   if (process.platform !== 'linux') return;
@@ -199,6 +229,31 @@ describe.each([
       });
       expect(got).toBe(size);
     });
+
+    it('a program that exits without reading all its input: the peer is read to its EOF, then closed without a reset', async () => {
+      let done: Promise<unknown> | undefined;
+      const port = await listen((s) => {
+        done = spawnPumped(s, {
+          argv: ['sh', '-c', 'read line; head -c 20000 /dev/zero | tr "\\0" x'],
+          env,
+        }).then((r) => r.done);
+      });
+      // The client, a process of its own so that its bytes keep arriving while the server works,
+      // sends 64 MiB after the line the program reads, and reads nothing until the server has
+      // finished with the connection. Closing with its bytes unread would answer them with a reset:
+      // ECONNRESET here, and output still queued on the server's side lost.
+      const client = spawn(process.execPath, ['-e', UNREAD_CLIENT, String(port)], { stdio: 'pipe' });
+      const exited = once(client, 'exit');
+      let report = '';
+      client.stdout.on('data', (b: Buffer) => {
+        report += b.toString();
+      });
+      await vi.waitFor(() => expect(done).toBeDefined(), { timeout: 10_000 });
+      await done;
+      client.stdin.end('go\n');
+      await exited;
+      expect(report).toBe('end 20000 xxxx');
+    }, 30_000);
 
     it('half-close: the peer still gets output written after its EOF, banner first', async () => {
       const port = await listen((s) => {
