@@ -70,6 +70,11 @@ export class ServerLog {
           this.notice(`warning: dropping connection, unable to run ${this.prog}: ${errorStr(e.error)}`);
         this.info(`${this.name === 'sslserver' ? 'ended by' : 'end'} ${e.pid} status ${e.status}`);
         return;
+      case 'proxy':
+        this.notice(
+          `warning: dropping connection from ${e.peerIp}:${e.peerPort}, bad PROXY header: ${e.error.message}`,
+        );
+        return;
       case 'warning':
         this.notice(`warning: ${(e.error as Error)?.message ?? String(e.error)}`);
         return;

@@ -1,7 +1,7 @@
 // tcpserver: the program gets the accepted socket itself as fd 0 and fd 1, as the original.
 import type { Socket } from 'node:net';
 import { childEnvList, tcpEnv } from '@ucspi/env';
-import { spawnOnSocket } from '@ucspi/exec';
+import { spawnOnSocket, spawnPumped } from '@ucspi/exec';
 import type { Connection } from '@ucspi/server';
 import type { ServeContext } from './context.js';
 
@@ -21,10 +21,18 @@ export function plainHandler(ctx: ServeContext): {
     },
     async handle(conn) {
       await banners.get(conn.socket);
-      const run = await spawnOnSocket(conn.socket, {
-        argv: ctx.opts.prog,
-        env: childEnvList(ctx.baseEnv, tcpEnv(conn.info), conn.rulesEnv),
-      });
+      const spec = { argv: ctx.opts.prog, env: childEnvList(ctx.baseEnv, tcpEnv(conn.info), conn.rulesEnv) };
+      // PROXYPROTO: client bytes that came in the same read as the header are already out of the
+      // socket; the program then reads the connection through pipes, those bytes first.
+      if (conn.socket.readableLength > 0) {
+        const run = await spawnPumped(conn.socket, spec);
+        conn.started(run.pid);
+        const st = await run.exited;
+        await run.done;
+        conn.ended(run.pid, st.wstat, st.error);
+        return;
+      }
+      const run = await spawnOnSocket(conn.socket, spec);
       conn.started(run.pid);
       const st = await run.exited;
       conn.ended(run.pid, st.wstat, st.error);

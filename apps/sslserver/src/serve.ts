@@ -11,7 +11,7 @@ import type { ServerOptions } from './options.js';
 import { plainHandler } from './plain.js';
 import { HandlerStartError, startTlsHandler, type TlsHandler } from './privsep.js';
 import { serveTls } from './tls.js';
-import { closeTimeoutMs, FatalError, jailSettings, loadTls } from './tls-setup.js';
+import { closeTimeoutMs, FatalError, jailSettings, loadTls, proxyProtocol } from './tls-setup.js';
 import { serveUcspiTls } from './ucspi-tls.js';
 
 type Env = Record<string, string | undefined>;
@@ -21,6 +21,11 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
   const ssl = opts.flavour === 'sslserver';
   const jailed = jailSettings(opts, env);
   const closeMs = ssl ? closeTimeoutMs(env) : 0;
+  const proxied = proxyProtocol(env);
+  // The confined handler is sent the socket's descriptor: client bytes that came in the same
+  // read as the PROXY header would not go with it.
+  if (proxied && jailed)
+    throw new FatalError('PROXYPROTO cannot be combined with SSL_CHROOT, SSL_UID or SSL_GID yet', false);
   if (ssl && env.MAXCONIP !== undefined && !/^\d+$/.test(env.MAXCONIP))
     throw new FatalError(`MAXCONIP must be a whole number, not ${env.MAXCONIP}`, false);
   // Once at start, with -v: programs start without the native spawner here, and what that costs.
@@ -54,6 +59,8 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
     maxPerIp: ssl ? Number(env.MAXCONIP ?? 0) : 0,
     maxPerIpFromRules: ssl,
     ipOptions: opts.ipOptions,
+    // PROXYPROTO=1: the balancer's header, within sslserver's -T (tcpserver: 10 s).
+    ...(proxied ? { proxyProtocol: true, proxyTimeoutMs: ssl ? opts.handshakeTimeout * 1000 : 10_000 } : {}),
     remoteHost: opts.remoteHost,
     paranoid: opts.paranoid,
     remoteInfo: opts.remoteInfo,

@@ -83,6 +83,17 @@ export function jailSettings(opts: ServerOptions, env: Env): JailSettings | unde
  * has been sent, for a silent client to end its side; 0 waits until -w. Default 60, as stunnel's
  * TIMEOUTclose.
  */
+/**
+ * PROXYPROTO: 1, every connection begins with a PROXY header (v1 or v2) from a load balancer;
+ * unset, empty or 0: none is expected (the default). Anything else is a configuration error.
+ */
+export function proxyProtocol(env: Env): boolean {
+  const v = env.PROXYPROTO;
+  if (v === undefined || v === '' || v === '0') return false;
+  if (v === '1') return true;
+  throw new FatalError(`PROXYPROTO must be 0 or 1, not ${v}`, false);
+}
+
 export function closeTimeoutMs(env: Env): number {
   const v = env.CLOSETIMEOUT;
   if (v === undefined || v === '') return 60_000;

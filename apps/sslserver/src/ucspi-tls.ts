@@ -15,6 +15,15 @@ import type { TlsHandler } from './privsep.js';
 export async function serveUcspiTls(ctx: ServeContext, tls: ServerTls, conn: Connection): Promise<void> {
   const { opts } = ctx;
   const { socket } = conn;
+  // PROXYPROTO: the program is given the socket itself, so client bytes that came in the same read
+  // as the header (already out of the socket) could not reach it: such a connection is dropped.
+  if (socket.readableLength > 0) {
+    ctx.log.notice(
+      `warning: dropping connection from ${conn.info.remoteIp}, client bytes came with the PROXY header (-n cannot pass them on)`,
+    );
+    socket.destroy();
+    return;
+  }
   // -B in -n mode goes out on the plain socket, before the program runs.
   if (opts.banner) socket.write(opts.banner);
   const run = await spawnUcspiTls(

@@ -12,10 +12,13 @@ import { RulesFile } from '@ucspi/rules';
 import { admit } from './admit.js';
 import { ServerError, ServerErrorCodes } from './errors.js';
 import { publish, type ServerEvent } from './events.js';
-import { type FactOptions, gatherFacts } from './facts.js';
+import { type FactOptions, gatherFacts, plainIp } from './facts.js';
 import { listenPaused, resolveBindAddress, resolvePort } from './listen.js';
+import { proxyEnv } from './proxy/env.js';
+import type { ProxyHeader } from './proxy/header.js';
+import { readProxyHeader } from './proxy/read.js';
 import { type SlotStatus, Slots } from './slots.js';
-import type { ConnectionHandler, ServerOptions, UcspiServer } from './types.js';
+import type { ConnectionHandler, RulesSettings, ServerOptions, UcspiServer } from './types.js';
 
 /**
  * Bind a server (paused: until `start`, clients wait in the backlog). Name lookups go through
@@ -72,7 +75,8 @@ class Engine implements UcspiServer {
   readonly #slots: Slots;
   readonly #waiting: Socket[] = [];
   readonly #facts: FactOptions;
-  readonly #rules: RulesFile | undefined;
+  #rules: RulesFile | undefined;
+  #rulesSettings: RulesSettings;
   #handler: ConnectionHandler | undefined;
   #closed = false;
 
@@ -98,7 +102,20 @@ class Engine implements UcspiServer {
       ...(options.localName !== undefined ? { localName: options.localName } : {}),
       ...(options.netInterface && linkLocal ? { netInterface: options.netInterface } : {}),
     };
-    this.#rules = options.rules !== undefined ? new RulesFile(options.rules) : undefined;
+    this.#rulesSettings = {};
+    this.setRules(options);
+  }
+
+  setRules(settings: RulesSettings): void {
+    const { rules, allowNoRules, maxPerIpFromRules } = settings;
+    this.#rulesSettings = {
+      ...(rules !== undefined ? { rules } : {}),
+      ...(allowNoRules !== undefined ? { allowNoRules } : {}),
+      ...(maxPerIpFromRules !== undefined ? { maxPerIpFromRules } : {}),
+    };
+    // Keep the cached cdb when the path did not change.
+    if (rules === undefined) this.#rules = undefined;
+    else if (this.#rules?.path !== rules) this.#rules = new RulesFile(rules);
   }
 
   status(): SlotStatus {
@@ -191,12 +208,28 @@ class Engine implements UcspiServer {
     // -O (the default): replies ignore a source route the client's SYN carried; -o keeps it.
     if (!this.options.ipOptions) killIpOptions(socket);
     this.options.onAccepted?.(socket);
-    const info = await gatherFacts(socket, remoteAddress, this.port, this.dns, this.#facts);
+    // PROXYPROTO=1: the balancer's header comes first and says who the client is.
+    let proxy: ProxyHeader | undefined;
+    if (this.options.proxyProtocol) {
+      try {
+        proxy = await readProxyHeader(socket, this.options.proxyTimeoutMs ?? 10_000);
+      } catch (error) {
+        this.#emit({
+          type: 'proxy',
+          peerIp: plainIp(remoteAddress),
+          peerPort: socket.remotePort ?? 0,
+          error: error as Error,
+        });
+        socket.destroy();
+        return;
+      }
+    }
+    const info = await gatherFacts(socket, remoteAddress, this.port, this.dns, this.#facts, proxy);
     const decision = await admit(info, {
       ...(this.#rules ? { rules: this.#rules } : {}),
-      allowNoRules: this.options.allowNoRules ?? false,
+      allowNoRules: this.#rulesSettings.allowNoRules ?? false,
       maxPerIp: this.maxPerIp,
-      maxPerIpFromRules: this.options.maxPerIpFromRules ?? false,
+      maxPerIpFromRules: this.#rulesSettings.maxPerIpFromRules ?? false,
       limit: this.#slots.limit,
     });
     // A connection that ends without a program: the server's pid stands in for the original's
@@ -234,7 +267,9 @@ class Engine implements UcspiServer {
     await this.#handler!({
       socket,
       info,
-      rulesEnv: decision.env,
+      rulesEnv: proxy
+        ? [...proxyEnv(proxy, { ip: plainIp(remoteAddress), port: socket.remotePort ?? 0 }), ...decision.env]
+        : decision.env,
       started: (p) => emit({ type: 'ok', pid: p, info }),
       ended: (p, status, error) => {
         emit({ type: 'end', pid: p, status, ...(error ? { error } : {}) });

@@ -62,6 +62,17 @@ export interface EndEvent {
   error?: NodeJS.ErrnoException;
 }
 
+/**
+ * PROXYPROTO=1 and the connection did not begin with a valid PROXY header (missing, malformed, cut
+ * short or late): it was closed before anything else; `peerIp`/`peerPort` are the TCP peer's.
+ */
+export interface ProxyEvent {
+  type: 'proxy';
+  peerIp: string;
+  peerPort: number;
+  error: Error;
+}
+
 /** A connection's handler failed unexpectedly; the connection was closed. */
 export interface WarningEvent {
   type: 'warning';
@@ -69,7 +80,14 @@ export interface WarningEvent {
 }
 
 /** Everything the engine publishes. */
-export type ServerEvent = StatusEvent | OkEvent | DenyEvent | DropEvent | EndEvent | WarningEvent;
+export type ServerEvent =
+  | StatusEvent
+  | OkEvent
+  | DenyEvent
+  | DropEvent
+  | EndEvent
+  | ProxyEvent
+  | WarningEvent;
 
 const channels = {
   status: channel('ucspi:server:status'),
@@ -77,6 +95,7 @@ const channels = {
   deny: channel('ucspi:server:deny'),
   drop: channel('ucspi:server:drop'),
   end: channel('ucspi:server:end'),
+  proxy: channel('ucspi:server:proxy'),
   warning: channel('ucspi:server:warning'),
 } as const;
 

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { DnsClient } from '@ucspi/dns';
 import { type ConnectionInfo, unmapIPv4 } from '@ucspi/env';
 import { identLookup } from '@ucspi/ident';
+import type { ProxyHeader } from './proxy/header.js';
 
 /** Which facts to look up, as the originals' options say. */
 export interface FactOptions {
@@ -28,7 +29,8 @@ export function plainIp(address: string | undefined): string {
 /**
  * The facts of an accepted connection. `remoteAddress` is the peer's address as read at accept
  * time (a client that resets later leaves none on the socket). Lookups that fail leave their
- * field unset, as the originals do.
+ * field unset, as the originals do. With a PROXY header that names the client, its source and
+ * destination stand for the remote and local endpoints in every fact.
  */
 export async function gatherFacts(
   socket: Socket,
@@ -36,10 +38,13 @@ export async function gatherFacts(
   localPort: number,
   dns: DnsClient,
   options: FactOptions,
+  proxy?: ProxyHeader,
 ): Promise<ConnectionInfo> {
-  const remoteIp = plainIp(remoteAddress);
-  const localIp = plainIp(socket.localAddress);
-  const remotePort = socket.remotePort ?? 0;
+  const proxied = proxy?.proxied ? proxy : undefined;
+  const remoteIp = plainIp(proxied?.source?.ip ?? remoteAddress);
+  const localIp = plainIp(proxied?.destination?.ip ?? socket.localAddress);
+  const remotePort = proxied?.source?.port ?? socket.remotePort ?? 0;
+  if (proxied?.destination) localPort = proxied.destination.port;
   const localHost = options.localName ?? (await dns.reverse(localIp).catch(() => undefined));
   const remoteHost = options.remoteHost
     ? await (options.paranoid ? dns.reverseParanoid(remoteIp) : dns.reverse(remoteIp)).catch(() => undefined)

@@ -10,6 +10,7 @@ export type {
   DropEvent,
   EndEvent,
   OkEvent,
+  ProxyEvent,
   ServerEvent,
   StatusEvent,
   WarningEvent,
@@ -20,6 +21,12 @@ export type { BindAddress, BindAddressOptions } from './listen.js';
 export { resolveBindAddress, resolvePort } from './listen.js';
 export type { PrivilegeDrop } from './privileges.js';
 export { dropPrivileges } from './privileges.js';
+export type { ProxyV2Extras } from './proxy/encode.js';
+export { proxyV2Header } from './proxy/encode.js';
+export { proxyEnv } from './proxy/env.js';
+export type { ProxyEndpoint, ProxyHeader, ProxyParse, ProxySsl } from './proxy/header.js';
+export { PROXY_V1_MAX, PROXY_V2_SIGNATURE, ProxyHeaderError, parseProxyHeader } from './proxy/header.js';
+export { readProxyHeader } from './proxy/read.js';
 export type { Slot, SlotStatus } from './slots.js';
 export { Slots } from './slots.js';
-export type { Connection, ConnectionHandler, ServerOptions, UcspiServer } from './types.js';
+export type { Connection, ConnectionHandler, RulesSettings, ServerOptions, UcspiServer } from './types.js';

@@ -33,6 +33,15 @@ export interface ServerOptions extends Omit<FactOptions, 'netInterface'> {
   maxPerIpFromRules?: boolean;
   /** -o (true): keep the IP options of the client's SYN; default false (-O drops them). */
   ipOptions?: boolean;
+  /**
+   * PROXYPROTO=1: every connection must begin with a PROXY protocol header (v1 or v2, detected),
+   * read before anything else; its source and destination are the connection's remote and local
+   * addresses for the facts, the rules, the per-address limit, the events and the program. A
+   * connection without a valid header is closed (a `proxy` event) and nothing runs for it.
+   */
+  proxyProtocol?: boolean;
+  /** How long the PROXY header may take to arrive, in ms. Default 10000. */
+  proxyTimeoutMs?: number;
   /** The environment DNS settings come from ($DNSCACHEIP, ...). Default process.env. */
   env?: Record<string, string | undefined>;
   /** Every event, for the app's log wording. They also go to `ucspi:server:*` diagnostics channels. */
@@ -48,7 +57,10 @@ export interface ServerOptions extends Omit<FactOptions, 'netInterface'> {
 export interface Connection {
   readonly socket: Socket;
   readonly info: ConnectionInfo;
-  /** The matching rule's variables (+NAME=value), in rule order, for the program's environment. */
+  /**
+   * Variables for the program's environment beyond tcp-environ: with a PROXY header its PROXY*
+   * variables (see proxyEnv), then the matching rule's (+NAME=value), in rule order.
+   */
   readonly rulesEnv: ReadonlyArray<readonly [string, string]>;
   /** The handler started the connection's program (or stands in for one): the `ok` event. */
   started(pid: number): void;
@@ -73,4 +85,12 @@ export interface UcspiServer {
   status(): SlotStatus;
   /** Stop accepting; connections waiting for a slot are closed, those being served go on. */
   close(): void;
+  /**
+   * Replace the rules settings (a configuration reload that keeps the listener): connections
+   * admitted from now on use them; the cdb of an unchanged path stays cached.
+   */
+  setRules(settings: RulesSettings): void;
 }
+
+/** The admission settings {@link UcspiServer.setRules} replaces. */
+export type RulesSettings = Pick<ServerOptions, 'rules' | 'allowNoRules' | 'maxPerIpFromRules'>;

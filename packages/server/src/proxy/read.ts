@@ -1,0 +1,51 @@
+// Reading a PROXY header off an accepted connection, before anything else looks at it.
+import type { Socket } from 'node:net';
+import { type ProxyHeader, ProxyHeaderError, parseProxyHeader } from './header.js';
+
+/**
+ * Read the PROXY header (v1 or v2) that must begin `socket`, within `timeoutMs`. Bytes that came
+ * after the header in the same reads are put back (`unshift`) and the socket is left paused, so
+ * that whoever reads next (a TLS socket wrapping it, a pump) starts right after the header.
+ * Rejects with a ProxyHeaderError when the header is missing, malformed, cut short by EOF or late.
+ */
+export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyHeader> {
+  return new Promise<ProxyHeader>((resolve, reject) => {
+    let received: Buffer = Buffer.alloc(0);
+    const done = (error: Error | undefined, header?: ProxyHeader) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      socket.off('error', onError);
+      socket.pause();
+      if (error) reject(error);
+      else resolve(header!);
+    };
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      let parsed: ReturnType<typeof parseProxyHeader>;
+      try {
+        parsed = parseProxyHeader(received);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (!parsed) return;
+      const rest = received.subarray(parsed.length);
+      done(undefined, parsed.header);
+      if (rest.length > 0) socket.unshift(rest);
+    };
+    const onEnd = () =>
+      done(new ProxyHeaderError(received.length ? 'the header was cut short' : 'no PROXY header'));
+    const onError = (error: Error) => done(new ProxyHeaderError(`connection failed: ${error.message}`));
+    const timer = setTimeout(
+      () => done(new ProxyHeaderError(`no complete PROXY header within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    socket.resume();
+  });
+}
