@@ -115,6 +115,12 @@ export class Conversation implements Dialogue {
     this.onAbort?.(err);
   }
 
+  greeted(lines: readonly string[]): void {
+    // Only the plaintext client dialogue has a greeting to report; a copy, so the caller cannot
+    // change what the protocol goes on to check.
+    if (this.side === 'client' && !this.tls) this.options.onGreeting?.([...lines]);
+  }
+
   fail(code: StartTlsErrorCode, message: string, details: StartTlsErrorDetails = {}): never {
     throw new StartTlsError(code, `${this.protocol}: ${message}`, { protocol: this.protocol, ...details });
   }

@@ -19,6 +19,21 @@ export interface StartTlsClientOptions {
   username?: string;
   /** Password for HTTP CONNECT basic proxy authentication (never published in diagnostics). */
   password?: string;
+  /**
+   * Called once with the server's greeting (its lines without line ends, as received) as soon as
+   * the protocol has read it and found it positive (SMTP/LMTP/FTP 220, POP3 `+OK`, IMAP `* OK`,
+   * NNTP 200/201), before the client sends anything. A tunnel passes it to its own plain client,
+   * as stunnel's client-mode protocols do. Protocols without a greeting line (connect, ldap,
+   * postgres, mysql, xmpp, irc, sieve) never call it. An exception it throws fails the dialogue.
+   */
+  onGreeting?: (lines: readonly string[]) => void;
+  /**
+   * `false` skips the protocol's after-TLS step (SMTP/LMTP: EHLO again; ManageSieve: reading the
+   * capabilities again): the TLS socket is handed back as soon as the handshake is done, for a
+   * caller whose own client starts over inside TLS (a tunnel's plain client says EHLO itself).
+   * Default `true`.
+   */
+  afterTls?: boolean;
 }
 
 /** Options of {@link startTlsServer}. */
@@ -68,6 +83,11 @@ export interface Dialogue {
   writeLine(line: string, shown?: string): void;
   /** Sends raw bytes (binary protocols); diagnostics show their length and hex, or `shown`. */
   write(data: Buffer | string, shown?: string): void;
+  /**
+   * Client side: reports the server's greeting once the protocol has accepted it (its lines
+   * without line ends); the core passes it to the caller's `onGreeting`. Server side: unused.
+   */
+  greeted(lines: readonly string[]): void;
   /** Throws a StartTlsError with this code, message and details (the protocol name is added). */
   fail(code: StartTlsErrorCode, message: string, details?: StartTlsErrorDetails): never;
 }

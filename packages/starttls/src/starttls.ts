@@ -15,8 +15,9 @@ export type Handshake = (socket: Socket) => Promise<TLSSocket>;
 
 /**
  * Runs the client side of `protocol`'s plaintext dialogue on `socket`, then `handshake(socket)`,
- * then the protocol's after-TLS step (SMTP: EHLO again, its reply consumed), and resolves with the
- * TLS socket, paused, nothing read ahead from it.
+ * then the protocol's after-TLS step (SMTP: EHLO again, its reply consumed; skipped with
+ * `afterTls: false`), and resolves with the TLS socket, paused, nothing read ahead from it. The
+ * server's greeting goes to `options.onGreeting` as soon as it was read and accepted.
  *
  * Never falls back to plaintext: a server that does not offer STARTTLS, refuses it, or says
  * anything unexpected rejects with a {@link StartTlsError} (match on `err.code`). Plaintext that
@@ -43,7 +44,7 @@ export async function startTlsClient(
     tls = await handshake(socket);
     // Bytes the raw socket read after the go-ahead and before TLS took over its handle.
     refuseLeftover(proto.name, Buffer.alloc(0), socket, tls);
-    if (proto.afterTls) {
+    if (proto.afterTls && options.afterTls !== false) {
       const after: Conversation = new Conversation(tls, 'client', proto.name, options, true);
       conv = after;
       await after.run((d) => (proto.afterTls as NonNullable<typeof proto.afterTls>)(d));
@@ -101,7 +102,17 @@ export async function startTlsServer(
 }
 
 function checkOptions(name: string, options: StartTlsClientOptions & StartTlsServerOptions): void {
-  const { timeoutMs, maxLineLength } = options;
+  const { timeoutMs, maxLineLength, onGreeting, afterTls } = options;
+  if (onGreeting !== undefined && typeof onGreeting !== 'function') {
+    throw new StartTlsError(StartTlsErrorCodes.BAD_OPTION, `${name}: onGreeting must be a function`, {
+      protocol: name,
+    });
+  }
+  if (afterTls !== undefined && typeof afterTls !== 'boolean') {
+    throw new StartTlsError(StartTlsErrorCodes.BAD_OPTION, `${name}: afterTls must be a boolean`, {
+      protocol: name,
+    });
+  }
   if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
     throw new StartTlsError(StartTlsErrorCodes.BAD_OPTION, `${name}: timeoutMs must be a positive number`, {
       protocol: name,

@@ -39,6 +39,7 @@ async function client(d: Dialogue): Promise<void> {
       temporary: greeting.code < 500,
     });
   }
+  d.greeted(greeting.raw.split('\n'));
   d.writeLine('AUTH TLS');
   const go = await readFtpReply(d);
   // RFC 4217 section 4.1: 234 go ahead; 502/504/534/431 refusals.

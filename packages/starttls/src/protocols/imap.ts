@@ -32,6 +32,7 @@ async function client(d: Dialogue): Promise<void> {
       reply: greeting,
     });
   }
+  d.greeted([greeting]);
   d.writeLine('a1 CAPABILITY');
   const caps = await tagged(d, 'a1');
   if (caps.status !== 'OK') {

@@ -18,6 +18,7 @@ async function client(d: Dialogue): Promise<void> {
       temporary: greeting.startsWith('400'),
     });
   }
+  d.greeted([greeting]);
   d.writeLine('CAPABILITIES');
   const caps = await d.readLine();
   if (/^101\b/.test(caps)) {

@@ -24,6 +24,7 @@ async function client(d: Dialogue): Promise<void> {
       reply: greeting,
     });
   }
+  d.greeted([greeting]);
   d.writeLine('CAPA');
   const capa = await d.readLine();
   if (/^\+OK\b/i.test(capa)) {

@@ -31,6 +31,7 @@ export async function helloThenStartTls(d: Dialogue, hello: 'EHLO' | 'LHLO'): Pr
       temporary: hello220.code < 500,
     });
   }
+  d.greeted(hello220.raw.split('\n'));
   d.writeLine(`${hello} ${ehloName(d)}`);
   const ehlo = await readReply(d);
   if (ehlo.code !== 250) {
