@@ -1,5 +1,7 @@
-// Helpers shared by the benchmarks: free ports, waiting for a listener, /proc CPU times, medians.
-import { readFileSync } from 'node:fs';
+// Helpers shared by the benchmarks: free ports, waiting for a listener, /proc CPU times and Pss,
+// medians, starting and stopping the servers under test.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -38,4 +40,63 @@ export function cpuOf(pid, withChildren = true) {
   const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
   const own = Number(f[11]) + Number(f[12]);
   return (withChildren ? own + Number(f[13]) + Number(f[14]) : own) / 100;
+}
+
+/**
+ * Starts a long-running process for a benchmark: stdout ignored, the tail of stderr kept
+ * (`p.errText()`) and its lines counted (`p.errLines()`), the process added to `registry` (if given)
+ * so that the caller can kill whatever is left on an early exit.
+ */
+export function startProcess(cmd, args, { env = {}, registry } = {}) {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let tail = '';
+  let lines = 0;
+  p.stderr.on('data', (b) => {
+    tail = (tail + b).slice(-4000);
+    for (const c of b) if (c === 10) lines++;
+  });
+  p.errText = () => tail;
+  p.errLines = () => lines;
+  registry?.push(p);
+  return p;
+}
+
+/** TERM, then KILL 2 s later if still there; resolves once the process has exited. */
+export function stopProcess(p) {
+  return new Promise((r) => {
+    if (p.exitCode !== null || p.signalCode !== null) return r();
+    p.once('exit', r);
+    p.kill('SIGTERM');
+    setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+  });
+}
+
+/** Pss (KiB, /proc/PID/smaps_rollup) of pid itself (`self`) and of all its descendants (`children`). */
+export function pssTree(pid) {
+  const children = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch {}
+  }
+  const pss = (p) => {
+    try {
+      return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  let kids = 0;
+  const walk = (p) => {
+    for (const c of children.get(p) ?? []) {
+      kids += pss(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return { self: pss(pid), children: kids };
 }

@@ -8,7 +8,8 @@
 //     {"seconds":S,"mibPerSecond":R}
 //   load conns tls|plain PORT N CONC
 //     N connections, CONC threads each opening one at a time: connect, handshake, send "ping\n",
-//     read the 5-byte echo, close (TLS: close_notify first); {"seconds":S}
+//     read the 5-byte echo, close (TLS: close_notify first); {"seconds":S,"p50":MS,"p99":MS}, the
+//     percentiles of each connection's time from connect to the echo read (a small request's latency)
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +55,8 @@ static SSL *handshake(int fd) {
 }
 
 static int conns_tls;
-static long conns_left;
+static long conns_left, conns_total;
+static double *conns_ms;  // per connection: connect to echo read, in ms
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *conns_worker(void *arg) {
@@ -62,8 +64,10 @@ static void *conns_worker(void *arg) {
   for (;;) {
     pthread_mutex_lock(&conns_lock);
     long mine = conns_left-- > 0;
+    long slot = conns_total - conns_left - 1;
     pthread_mutex_unlock(&conns_lock);
     if (!mine) return NULL;
+    double t0 = now();
     int fd = dial();
     char buf[64];
     int got = 0;
@@ -75,6 +79,7 @@ static void *conns_worker(void *arg) {
         if (r <= 0) die("SSL_read");
         got += r;
       }
+      conns_ms[slot] = (now() - t0) * 1000;
       SSL_shutdown(ssl);
       SSL_free(ssl);
     } else {
@@ -84,20 +89,29 @@ static void *conns_worker(void *arg) {
         if (r <= 0) die("read");
         got += r;
       }
+      conns_ms[slot] = (now() - t0) * 1000;
     }
     close(fd);
   }
 }
 
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static int conns(int tls, long n, int conc) {
   conns_tls = tls;
-  conns_left = n;
+  conns_left = conns_total = n;
+  if (n < 1 || !(conns_ms = calloc((size_t)n, sizeof *conns_ms))) die("conns");
   pthread_t t[256];
   if (conc < 1 || conc > 256) conc = 8;
   double t0 = now();
   for (int i = 0; i < conc; i++) pthread_create(&t[i], NULL, conns_worker, NULL);
   for (int i = 0; i < conc; i++) pthread_join(t[i], NULL);
-  printf("{\"seconds\":%.6f}\n", now() - t0);
+  double seconds = now() - t0;
+  qsort(conns_ms, (size_t)n, sizeof *conns_ms, by_value);
+  printf("{\"seconds\":%.6f,\"p50\":%.3f,\"p99\":%.3f}\n", seconds, conns_ms[n / 2], conns_ms[n * 99 / 100]);
   return 0;
 }
 
