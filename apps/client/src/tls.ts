@@ -112,7 +112,11 @@ export async function loadTls(
       ...(await ciphers(o, env)),
     });
   } catch (err) {
-    const e = err as { message: string; temporary?: boolean };
+    const e = err as { message: string; temporary?: boolean; code?: string; cause?: unknown };
+    // A cipher list or option OpenSSL refuses (the library builds a trial context): in the same
+    // words as when the context is built below.
+    if (e.code === 'UCSPI_ERR_TLS_BAD_OPTION' && e.cause instanceof Error)
+      throw new FatalError(`unable to initialize TLS: ${e.cause.message}`, 100);
     throw new FatalError(e.message, e.temporary ? 111 : 100);
   }
   try {

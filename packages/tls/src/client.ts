@@ -1,4 +1,11 @@
-import { type ConnectionOptions, checkServerIdentity, type SecureVersion, type TLSSocket } from 'node:tls';
+import {
+  type ConnectionOptions,
+  checkServerIdentity,
+  createSecureContext,
+  type SecureVersion,
+  type TLSSocket,
+} from 'node:tls';
+import { cipherOption } from './_ciphers.js';
 import { caDirectory, pemCertificates, readConfigFile, readCrls } from './_files.js';
 import { loadIdentity } from './_identity.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';
@@ -28,6 +35,10 @@ export interface ClientTlsOptions {
   ciphersuites?: string;
   alpn?: string[];
   crlFiles?: string[];
+  /** Key-exchange groups (OpenSSL's groups list, colon-separated), node:tls's `ecdhCurve`. */
+  ecdhCurve?: string;
+  /** OpenSSL option bits (node:crypto `constants.SSL_OP_*`). */
+  secureOptions?: number;
 }
 
 /** A ready client-side TLS configuration. */
@@ -84,11 +95,25 @@ export async function loadClientTls(opts: ClientTlsOptions = {}): Promise<Client
           ...(identity.passphrase ? { passphrase: identity.passphrase } : {}),
         }
       : {}),
-    ...(opts.ciphers ? { ciphers: opts.ciphers } : {}),
-    ...(opts.ciphersuites ? { ciphersuites: opts.ciphersuites } : {}),
+    ...cipherOption(opts.ciphers, opts.ciphersuites),
     ...(opts.alpn?.length ? { ALPNProtocols: opts.alpn } : {}),
     ...(crl.length ? { crl } : {}),
+    ...(opts.ecdhCurve !== undefined ? { ecdhCurve: opts.ecdhCurve } : {}),
+    ...(opts.secureOptions ? { secureOptions: opts.secureOptions } : {}),
   };
+  // node:tls builds the context at the first connection; with these options a mistake (a group
+  // or cipher OpenSSL does not know, a key below the security level) is found now instead.
+  if (opts.ecdhCurve !== undefined || opts.secureOptions || opts.ciphers || opts.ciphersuites) {
+    try {
+      createSecureContext(connectOptions);
+    } catch (cause) {
+      throw new TlsConfigError(
+        TlsErrorCodes.BAD_OPTION,
+        `OpenSSL refused the configuration: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
   return {
     connectOptions,
     checkServer(socket) {

@@ -8,6 +8,7 @@ import {
   type TlsOptions,
 } from 'node:tls';
 import { peerCertificate, peerVerifyError } from '@ucspi/env';
+import { cipherOption } from './_ciphers.js';
 import { caDirectory, pemCertificates, readConfigFile, readCrls } from './_files.js';
 import { loadIdentity } from './_identity.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';
@@ -40,8 +41,20 @@ export interface ServerTlsOptions {
   sni?: Record<string, SniEntry>;
   /** A file of 48 bytes: session ticket keys, shared by instances so a client resumes on any. Reload to rotate. */
   ticketKeysFile?: string;
+  /** The same 48 bytes given directly (16 name, 16 HMAC, 16 AES): wins over `ticketKeysFile`. */
+  ticketKeys?: Buffer;
+  /** Key-exchange groups (OpenSSL's groups list, colon-separated), node:tls's `ecdhCurve`. */
+  ecdhCurve?: string;
+  /** OpenSSL option bits (node:crypto `constants.SSL_OP_*`) added to the ones always set. */
+  secureOptions?: number;
   /** Session lifetime in seconds (tickets and cache). Default 300, as OpenSSL. */
   sessionTimeout?: number;
+  /**
+   * OpenSSL's session ID context (at most 32 bytes): a session resumes only where it is the same.
+   * Needed when client certificates are requested, or OpenSSL refuses every resumption attempt
+   * with a fatal alert (`session id context uninitialized`).
+   */
+  sessionIdContext?: string;
 }
 
 /** A ready server-side TLS configuration. */
@@ -121,8 +134,13 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
     dhparam = await readConfigFile(env.DHFILE, 'DHFILE');
     note('param', env.DHFILE);
   }
-  let ticketKeys: Buffer | undefined;
-  if (opts.ticketKeysFile) {
+  let ticketKeys: Buffer | undefined = opts.ticketKeys;
+  if (ticketKeys && ticketKeys.length !== 48)
+    throw new TlsConfigError(
+      TlsErrorCodes.BAD_OPTION,
+      `ticket keys must be exactly 48 bytes, not ${ticketKeys.length}`,
+    );
+  if (!ticketKeys && opts.ticketKeysFile) {
     ticketKeys = await readConfigFile(opts.ticketKeysFile, 'ticket key file');
     if (ticketKeys.length !== 48)
       throw new TlsConfigError(
@@ -135,14 +153,18 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
   const common = {
     minVersion: opts.minVersion ?? 'TLSv1.2',
     maxVersion: opts.maxVersion ?? 'TLSv1.3',
-    ...(env.CIPHERS ? { ciphers: env.CIPHERS } : {}),
-    ...(opts.ciphersuites ? { ciphersuites: opts.ciphersuites } : {}),
+    ...cipherOption(env.CIPHERS || undefined, opts.ciphersuites),
     ...(ca.length ? { ca } : {}),
     ...(crl.length ? { crl } : {}),
     ...(dhparam ? { dhparam } : {}),
+    ...(opts.ecdhCurve !== undefined ? { ecdhCurve: opts.ecdhCurve } : {}),
     sessionTimeout: opts.sessionTimeout ?? 300,
+    ...(opts.sessionIdContext !== undefined ? { sessionIdContext: opts.sessionIdContext } : {}),
     // Client-initiated renegotiation is refused (TLS 1.2; TLS 1.3 has none).
-    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION ?? 0,
+    // BigInt: option bits reach bit 31, beyond what JavaScript's 32-bit `|` keeps positive.
+    secureOptions: Number(
+      BigInt(cryptoConstants.SSL_OP_NO_RENEGOTIATION ?? 0) | BigInt(opts.secureOptions ?? 0),
+    ),
   } as const;
   const context = (id: { cert: string; key: string; passphrase?: string }) => {
     try {
