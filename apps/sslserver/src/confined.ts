@@ -15,6 +15,10 @@ export async function serveConfined(ctx: ServeContext, h: TlsHandler, conn: Conn
     modSsl: opts.modSsl,
     banner: true,
   });
+  // The connection lives in the handler: ended there too when the server ends it (drain). The
+  // engine sends SIGTERM to the program only after this message is on its way, so the handler
+  // resets the connection before the program's end could let it send close_notify.
+  conn.signal.addEventListener('abort', () => h.abort(id), { once: true });
   const r = await secure;
   if (!r.ok) {
     if (r.handshake !== true) log.tlsFailed('accept', process.pid, r.reason);

@@ -75,6 +75,15 @@ export class ServerLog {
           `warning: dropping connection from ${e.peerIp}:${e.peerPort}, bad PROXY header: ${e.error.message}`,
         );
         return;
+      case 'drain':
+        // Nothing to wait for: as silent as the originals, which just exit.
+        if (e.connections === 0) return;
+        if (e.phase === 'start') this.info(`draining ${e.connections} connections`);
+        else
+          this.notice(
+            `warning: ${e.phase === 'deadline' ? 'drain deadline passed, ' : ''}ending ${e.connections} connections`,
+          );
+        return;
       case 'warning':
         this.notice(`warning: ${(e.error as Error)?.message ?? String(e.error)}`);
         return;

@@ -7,8 +7,10 @@ import { serve } from './serve.js';
 export interface ServerIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** Resolves when the server should stop (SIGTERM in the bins). */
+  /** Resolves when the server should stop and drain (the first SIGTERM in the bins). */
   stopSignal?: Promise<void>;
+  /** Resolves when a drain should end the connections left at once (a second SIGTERM). */
+  endSignal?: Promise<void>;
 }
 
 /**

@@ -34,6 +34,8 @@ export function plainHandler(ctx: ServeContext): {
       }
       const run = await spawnOnSocket(conn.socket, spec);
       conn.started(run.pid);
+      // The program owns the socket: it goes on serving after TERM, as the original's children.
+      conn.detach();
       const st = await run.exited;
       conn.ended(run.pid, st.wstat, st.error);
     },

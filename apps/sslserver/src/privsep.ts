@@ -25,10 +25,12 @@ export interface TlsHandler {
    * true when -w ended it.
    */
   pump(id: number, input: Socket, output: Socket): Promise<PumpResult>;
-  /** Give up on a connection (the program could not be started). */
+  /** Give up on a connection (the program could not be started, a drain's deadline): a reset. */
   abort(id: number): void;
   /** Resolves if the handler process dies while the server still needs it. */
   readonly died: Promise<string>;
+  /** The handler processes' ids (one here; TLSWORKERS=N: N, see tls-workers.ts). */
+  readonly pids: readonly number[];
   /** Let the handler finish the connections it has, then exit. */
   close(): void;
 }
@@ -163,6 +165,7 @@ export async function startTlsHandler(
       if (child.connected) child.send({ op: 'abort', id } satisfies ToHandler);
     },
     died,
+    pids: child.pid !== undefined ? [child.pid] : [],
     close() {
       closing = true;
       if (child.connected) child.disconnect();

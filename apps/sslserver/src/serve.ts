@@ -5,13 +5,15 @@ import { nativeNotice } from '@ucspi/exec';
 import { type Connection, createServer, dropPrivileges } from '@ucspi/server';
 import { serveConfined } from './confined.js';
 import type { ServeContext } from './context.js';
+import { drainServer, drainTimeoutMs } from './drain.js';
 import type { ServerLog } from './log.js';
 import type { ServerIo } from './main.js';
 import type { ServerOptions } from './options.js';
 import { plainHandler } from './plain.js';
-import { HandlerStartError, startTlsHandler, type TlsHandler } from './privsep.js';
+import { HandlerStartError, type TlsHandler } from './privsep.js';
 import { serveTls } from './tls.js';
 import { closeTimeoutMs, FatalError, jailSettings, loadTls, proxyProtocol } from './tls-setup.js';
+import { startTlsHandlers, tlsWorkers, workerIdentity } from './tls-workers.js';
 import { serveUcspiTls } from './ucspi-tls.js';
 
 type Env = Record<string, string | undefined>;
@@ -21,11 +23,17 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
   const ssl = opts.flavour === 'sslserver';
   const jailed = jailSettings(opts, env);
   const closeMs = ssl ? closeTimeoutMs(env) : 0;
+  const drainMs = drainTimeoutMs(env);
   const proxied = proxyProtocol(env);
+  // TLSWORKERS=N: the TLS side in N handler processes (tls-workers.ts); tcpserver has no TLS.
+  const workers = ssl ? tlsWorkers(env) : 0;
   // The confined handler is sent the socket's descriptor: client bytes that came in the same
   // read as the PROXY header would not go with it.
-  if (proxied && jailed)
-    throw new FatalError('PROXYPROTO cannot be combined with SSL_CHROOT, SSL_UID or SSL_GID yet', false);
+  if (proxied && (jailed || workers > 0))
+    throw new FatalError(
+      'PROXYPROTO cannot be combined with SSL_CHROOT, SSL_UID, SSL_GID or TLSWORKERS yet',
+      false,
+    );
   if (ssl && env.MAXCONIP !== undefined && !/^\d+$/.test(env.MAXCONIP))
     throw new FatalError(`MAXCONIP must be a whole number, not ${env.MAXCONIP}`, false);
   // Once at start, with -v: programs start without the native spawner here, and what that costs.
@@ -80,15 +88,16 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
   // forked now, while this process still has the privileges it needs to read the key and chroot.
   let tlsHandler: TlsHandler | undefined;
   try {
-    if (jailed && loaded) {
+    if ((jailed || workers > 0) && loaded) {
       const tlsEnv: Record<string, string> = {};
       for (const [k, v] of Object.entries(loaded.tlsEnv)) if (v !== undefined) tlsEnv[k] = v;
-      tlsHandler = await startTlsHandler(
+      tlsHandler = await startTlsHandlers(
+        workers || 1,
         {
           tlsEnv,
           clientCert: opts.clientCert,
           ...(loaded.keyPassword !== undefined ? { keyPassword: loaded.keyPassword.toString('base64') } : {}),
-          ...jailed,
+          ...(jailed ?? workerIdentity(opts)),
           handshakeTimeoutMs: opts.handshakeTimeout * 1000,
           idleTimeoutMs: opts.idleTimeout * 1000,
           closeTimeoutMs: closeMs,
@@ -101,6 +110,7 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
         throw err;
       });
       ctx.tlsHandler = tlsHandler;
+      if (workers > 0) log.info(`info: TLS workers ${tlsHandler.pids.join(' ')}`);
     }
     // -g and -u after binding, through the toolkit's one privilege drop (groups cleared first).
     dropPrivileges({
@@ -125,9 +135,14 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
 
   const stopped = (io.stopSignal ?? new Promise<void>(() => undefined)).then(() => undefined);
   const why = await Promise.race([stopped, tlsHandler?.died ?? stopped]);
-  server.close();
+  if (why !== undefined) {
+    // Without its TLS handler the server cannot serve: exit for the supervisor to restart it.
+    server.close();
+    tlsHandler?.close();
+    throw new FatalError(why, true);
+  }
+  // The port refuses from now on; connections in progress finish (or are ended at the deadline).
+  await drainServer(server, drainMs, io.endSignal);
   tlsHandler?.close();
-  // Without its TLS handler the server cannot serve: exit for the supervisor to restart it.
-  if (why !== undefined) throw new FatalError(why, true);
   return 0;
 }

@@ -45,6 +45,11 @@ export interface HandlerInit {
   banner?: string;
   /** -d: Nagle on once the program's first bytes have left. */
   nagle: boolean;
+  /**
+   * Session ticket keys (48 bytes, base64) shared by the TLSWORKERS handlers, so that a client
+   * resumes its session whichever handler it is dealt to next time.
+   */
+  ticketKeys?: string;
 }
 
 export interface AcceptMessage {
@@ -209,8 +214,10 @@ async function handler(): Promise<void> {
       case 'abort': {
         const c = conns.get(msg.id);
         conns.delete(msg.id);
+        // A reset (the server gave up on it, a drain's deadline included): the client must see
+        // the connection fail, where a bare FIN may pass for the end of a complete stream.
+        c?.raw.resetAndDestroy();
         c?.tls?.destroy();
-        c?.raw.destroy();
         c?.input?.destroy();
         c?.output?.destroy();
         break;
@@ -237,6 +244,8 @@ async function setup(init: HandlerInit): Promise<ServerTls> {
     clientCert: init.clientCert,
     ...(init.keyPassword !== undefined ? { keyPassword: Buffer.from(init.keyPassword, 'base64') } : {}),
   });
+  if (init.ticketKeys !== undefined)
+    tls.secureContext.context.setTicketKeys(Buffer.from(init.ticketKeys, 'base64'));
   jail({
     ...(init.root !== undefined ? { root: init.root } : {}),
     ...(init.gid !== undefined ? { gid: init.gid } : {}),

@@ -108,6 +108,8 @@ async function throughHandler(
     modSsl,
     banner: false,
   });
+  // The connection lives in the handler: ended there too when the server ends it (drain).
+  conn.signal.addEventListener('abort', () => h.abort(id), { once: true });
   const r = await secure;
   if (!r.ok) {
     if (r.handshake !== true) log.tlsFailed('accept', run.pid, r.reason);

@@ -10,6 +10,7 @@ import { createDnsClient, type DnsClient } from '@ucspi/dns';
 import { killIpOptions, type PausableListener } from '@ucspi/exec';
 import { RulesFile } from '@ucspi/rules';
 import { admit } from './admit.js';
+import { type DrainResult, LiveConnections, type Tracked } from './drain.js';
 import { ServerError, ServerErrorCodes } from './errors.js';
 import { publish, type ServerEvent } from './events.js';
 import { type FactOptions, gatherFacts, plainIp } from './facts.js';
@@ -79,6 +80,13 @@ class Engine implements UcspiServer {
   #rulesSettings: RulesSettings;
   #handler: ConnectionHandler | undefined;
   #closed = false;
+  readonly #live = new LiveConnections(
+    () => this.#waiting.length,
+    () => {
+      for (const s of this.#waiting.splice(0)) s.resetAndDestroy();
+    },
+    (phase, connections) => this.#emit({ type: 'drain', phase, connections }),
+  );
 
   constructor(
     private readonly options: ServerOptions,
@@ -141,10 +149,23 @@ class Engine implements UcspiServer {
   }
 
   close(): void {
-    if (this.#closed) return;
+    this.#stopAccepting();
+    for (const s of this.#waiting.splice(0)) s.destroy();
+  }
+
+  drain(deadlineMs: number): Promise<DrainResult> {
+    // Nothing resumes accepting from now on; the listener closes in a moment (see drain.ts).
+    this.#closed = true;
+    return this.#live.drain(deadlineMs, () => this.#stopAccepting());
+  }
+
+  /**
+   * Close the listening socket (the port refuses from now on; closing twice is harmless) and the
+   * clients that came before `start`.
+   */
+  #stopAccepting(): void {
     this.#closed = true;
     this.listener.close();
-    for (const s of this.#waiting.splice(0)) s.destroy();
     for (const s of this.early.splice(0)) s.destroy();
   }
 
@@ -169,6 +190,7 @@ class Engine implements UcspiServer {
    */
   #begin(socket: Socket): void {
     const slot = this.#slots.acquire();
+    const tracked = this.#live.track(socket);
     this.#emitStatus();
     let released = false;
     const release = () => {
@@ -177,8 +199,10 @@ class Engine implements UcspiServer {
       slot.release();
       this.#emitStatus();
       this.#next();
+      // After #next: a waiting connection that took the slot keeps a drain waiting.
+      tracked.untrack();
     };
-    this.#serve(socket, slot, release)
+    this.#serve(socket, slot, release, tracked)
       .catch((error: unknown) => {
         this.#emit({ type: 'warning', error });
         socket.destroy();
@@ -195,7 +219,12 @@ class Engine implements UcspiServer {
     if (!this.#slots.full && !this.#closed) this.listener.resume();
   }
 
-  async #serve(socket: Socket, slot: ReturnType<Slots['acquire']>, release: () => void): Promise<void> {
+  async #serve(
+    socket: Socket,
+    slot: ReturnType<Slots['acquire']>,
+    release: () => void,
+    tracked: Tracked,
+  ): Promise<void> {
     socket.on('error', () => undefined);
     const remoteAddress = this.peers.get(socket) ?? socket.remoteAddress;
     // A connection reset before it was accepted has no peer any more (getpeername fails): nobody
@@ -270,7 +299,12 @@ class Engine implements UcspiServer {
       rulesEnv: proxy
         ? [...proxyEnv(proxy, { ip: plainIp(remoteAddress), port: socket.remotePort ?? 0 }), ...decision.env]
         : decision.env,
-      started: (p) => emit({ type: 'ok', pid: p, info }),
+      signal: tracked.signal,
+      detach: tracked.detach,
+      started: (p) => {
+        tracked.setPid(p);
+        emit({ type: 'ok', pid: p, info });
+      },
       ended: (p, status, error) => {
         emit({ type: 'end', pid: p, status, ...(error ? { error } : {}) });
         release();

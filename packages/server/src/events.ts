@@ -73,6 +73,17 @@ export interface ProxyEvent {
   error: Error;
 }
 
+/**
+ * A drain: `start`, the listener was closed and `connections` are in progress (or waiting for a
+ * slot); `deadline`, the drain deadline passed and the server is ending the `connections` left;
+ * `now`, the same at once (`drain(0)`).
+ */
+export interface DrainEvent {
+  type: 'drain';
+  phase: 'start' | 'deadline' | 'now';
+  connections: number;
+}
+
 /** A connection's handler failed unexpectedly; the connection was closed. */
 export interface WarningEvent {
   type: 'warning';
@@ -87,6 +98,7 @@ export type ServerEvent =
   | DropEvent
   | EndEvent
   | ProxyEvent
+  | DrainEvent
   | WarningEvent;
 
 const channels = {
@@ -96,6 +108,7 @@ const channels = {
   drop: channel('ucspi:server:drop'),
   end: channel('ucspi:server:end'),
   proxy: channel('ucspi:server:proxy'),
+  drain: channel('ucspi:server:drain'),
   warning: channel('ucspi:server:warning'),
 } as const;
 

@@ -7,8 +7,8 @@ import type { ProxyHeader } from './proxy/header.js';
 
 /** Which facts to look up, as the originals' options say. */
 export interface FactOptions {
-  /** -l: the local host name; undefined: looked up (reverse DNS of the local address). */
-  localName?: string;
+  /** -l: the local host name; undefined: looked up (reverse DNS of the local address); false: neither (left unset). */
+  localName?: string | false;
   /** -h (true) / -H (false): look up the remote host name. */
   remoteHost: boolean;
   /** -p: keep the remote name only if it resolves back to the address. */
@@ -45,7 +45,10 @@ export async function gatherFacts(
   const localIp = plainIp(proxied?.destination?.ip ?? socket.localAddress);
   const remotePort = proxied?.source?.port ?? socket.remotePort ?? 0;
   if (proxied?.destination) localPort = proxied.destination.port;
-  const localHost = options.localName ?? (await dns.reverse(localIp).catch(() => undefined));
+  const localHost =
+    options.localName === false
+      ? undefined
+      : (options.localName ?? (await dns.reverse(localIp).catch(() => undefined)));
   const remoteHost = options.remoteHost
     ? await (options.paranoid ? dns.reverseParanoid(remoteIp) : dns.reverse(remoteIp)).catch(() => undefined)
     : undefined;

@@ -2,11 +2,13 @@ export type { ConnectionInfo } from '@ucspi/env';
 export { errorStr } from '@ucspi/rules';
 export type { Admission, AdmitOptions } from './admit.js';
 export { admit } from './admit.js';
+export type { DrainResult } from './drain.js';
 export { createServer } from './engine.js';
 export type { ServerErrorCode } from './errors.js';
 export { exitCodeOf, ServerError, ServerErrorCodes } from './errors.js';
 export type {
   DenyEvent,
+  DrainEvent,
   DropEvent,
   EndEvent,
   OkEvent,

@@ -1,6 +1,7 @@
 // The engine's public shapes: a server's options, the connection a handler gets, the server.
 import type { Socket } from 'node:net';
 import type { ConnectionInfo } from '@ucspi/env';
+import type { DrainResult } from './drain.js';
 import type { ServerEvent } from './events.js';
 import type { FactOptions } from './facts.js';
 import type { SlotStatus } from './slots.js';
@@ -62,6 +63,17 @@ export interface Connection {
    * variables (see proxyEnv), then the matching rule's (+NAME=value), in rule order.
    */
   readonly rulesEnv: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Aborted when the server ends the connection before it is over (a drain's deadline passed, or
+   * `drain(0)`): the engine has already reset the socket and sent SIGTERM to the program given to
+   * `started`; a handler whose connection also lives elsewhere (another process) ends it there.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * The program was handed the socket itself and no longer needs this process (tcpserver): a
+   * drain neither waits for this connection nor ends it.
+   */
+  detach(): void;
   /** The handler started the connection's program (or stands in for one): the `ok` event. */
   started(pid: number): void;
   /**
@@ -85,6 +97,15 @@ export interface UcspiServer {
   status(): SlotStatus;
   /** Stop accepting; connections waiting for a slot are closed, those being served go on. */
   close(): void;
+  /**
+   * Stop accepting at once (the listening socket is closed: the port refuses), serve the
+   * connections in progress and those already waiting for a slot, and resolve when none is left
+   * or `deadlineMs` has passed; then end the rest visibly (TCP reset, SIGTERM to the program;
+   * `signal` aborted) and resolve once their ends are reported (at most about a second later).
+   * A further call returns the same drain, its deadline brought forward (`0`: end the rest now).
+   * Detached connections are neither waited for nor ended.
+   */
+  drain(deadlineMs: number): Promise<DrainResult>;
   /**
    * Replace the rules settings (a configuration reload that keeps the listener): connections
    * admitted from now on use them; the cdb of an unchanged path stays cached.
