@@ -6,12 +6,15 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { EnvBase } from '@ucspi/env';
 import { createServer, dropPrivileges, type UcspiServer } from '@ucspi/server';
+import { refusalLines, rulesSettings } from './admission.js';
 import type { ServiceConfig, TunnelConfig } from './config/types.js';
 import { splitHostPort } from './config/values.js';
 import { LOG, type TunnelLog } from './log.js';
 import { type RuntimeService, type ServeContext, serveConnection } from './serve.js';
+import { linkSniSecondaries } from './sni.js';
 import { Targets } from './targets.js';
 import { clientSide, serverSide } from './tls-setup.js';
+import { StunnelTlsError } from './tls-tuning.js';
 
 /** A service whose TLS contexts could not be made: `Service [NAME]: Failed to initialize TLS context`. */
 export class ServiceSetupError extends Error {
@@ -31,10 +34,9 @@ export async function prepareServices(config: TunnelConfig): Promise<RuntimeServ
       if (s.client) r.clientTls = await clientSide(s);
       else r.serverTls = await serverSide(s);
     } catch (err) {
-      throw new ServiceSetupError([
-        `${label}: ${(err as Error).message}`,
-        `${label}: Failed to initialize TLS context`,
-      ]);
+      // An OpenSSL setting's own message stands alone, as stunnel prints it.
+      const reason = err instanceof StunnelTlsError ? err.message : `${label}: ${(err as Error).message}`;
+      throw new ServiceSetupError([reason, `${label}: Failed to initialize TLS context`]);
     }
     if (s.connect.length > 0) {
       try {
@@ -48,6 +50,7 @@ export async function prepareServices(config: TunnelConfig): Promise<RuntimeServ
     }
     out.push(r);
   }
+  linkSniSecondaries(out);
   return out;
 }
 
@@ -99,6 +102,8 @@ export class Tunnel {
         this.log.write(LOG.debug, 'ui', `Service [${b.service.config.name}] closed`);
         b.server.close();
       }
+    // A kept listener takes the new configuration's rules (only now: a failed reload keeps the old).
+    for (const b of fresh.values()) b.server.setRules(rulesSettings(b.service.config));
     this.#bindings = fresh;
   }
 
@@ -118,8 +123,21 @@ export class Tunnel {
         paranoid: false,
         remoteInfo: false,
         infoTimeoutMs: 0,
+        // stunnel looks up no name per connection: no reverse lookup of the local address either
+        // (it cost a PTR query per connection, and seconds under load when the resolver is slow).
+        localName: false,
+        // stunnel's default socket options include l:TCP_NODELAY=1: the first answer after the
+        // handshake does not wait behind the TLS 1.3 session tickets for a delayed ACK.
+        onAccepted: (socket) => socket.setNoDelay(true),
+        ...rulesSettings(s),
         onEvent: (e) => {
           if (e.type === 'warning') this.log.write(LOG.err, 'ui', `Service [${s.name}]: ${String(e.error)}`);
+          // Refused before the tunnel saw it: a connection number of its own, as in stunnel.
+          const refused = refusalLines(e, this.#bindings.get(acceptKey(line))?.service.config.name ?? s.name);
+          if (refused) {
+            const id = this.#nextId++;
+            for (const [level, text] of refused) this.log.write(level, id, text);
+          }
         },
       });
     } catch (err) {
@@ -133,7 +151,14 @@ export class Tunnel {
         conn.socket.destroy();
         return;
       }
-      await serveConnection(conn.socket, conn.info, binding.service, this.#nextId++, this.#ctx);
+      await serveConnection(
+        conn.socket,
+        conn.info,
+        binding.service,
+        this.#nextId++,
+        this.#ctx,
+        conn.rulesEnv,
+      );
     });
     return server;
   }
@@ -170,7 +195,11 @@ export class Tunnel {
       services = await prepareServices(next);
       await this.bind(services);
     } catch (err) {
-      const lines = err instanceof ServiceSetupError ? err.lines : [(err as Error).message];
+      // A configuration error's own first lines (why a secret is unreadable, ...) come first, as at start.
+      const lines =
+        err instanceof ServiceSetupError
+          ? err.lines
+          : [...((err as { before?: readonly string[] }).before ?? []), (err as Error).message];
       for (const l of lines) this.log.write(LOG.err, 'ui', l);
       this.log.write(LOG.err, 'ui', 'Failed to reload the configuration file');
       return false;

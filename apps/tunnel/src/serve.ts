@@ -7,11 +7,14 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type ConnectionInfo, childEnvList, type EnvBase, modSslEnv, sslEnv, tcpEnv } from '@ucspi/env';
 import { relayStreams, spawnPumped } from '@ucspi/exec';
-import { startTlsClient, startTlsServer } from '@ucspi/starttls';
+import { startTlsServer } from '@ucspi/starttls';
 import { acceptTls, connectTls, type ServerTls } from '@ucspi/tls';
+import { ClientProtocolFailure, clientProtocol } from './client-protocol.js';
 import type { ServiceConfig } from './config/types.js';
 import { readGreeting } from './greeting.js';
 import { LOG, safe, type TunnelLog } from './log.js';
+import { proxyV1Header } from './proxy-header.js';
+import { routeBySni, type SniSecondary } from './sni.js';
 import { connectFirst, errnoText, type Targets } from './targets.js';
 import type { ClientSide } from './tls-setup.js';
 
@@ -21,16 +24,22 @@ export interface RuntimeService {
   serverTls?: ServerTls;
   clientTls?: ClientSide;
   targets?: Targets;
+  /** A primary's SNI secondaries (`sni = PRIMARY:PATTERN` sections), linked by sni.ts. */
+  sniSecondaries?: SniSecondary[];
 }
 
 /** What every connection shares. */
 export interface ServeContext {
   log: TunnelLog;
   envBase: EnvBase;
+  /** One connection's rule variables (set per connection, for `exec`). */
+  rulesEnv?: ReadonlyArray<readonly [string, string]>;
 }
 
-const addr = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
-const unmapped = (ip: string) => ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+/** `IP:PORT` as stunnel writes it (`[IP]:PORT` for IPv6). */
+export const addr = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+/** An IPv4 client of a dual-stack listener, written as IPv4. */
+export const unmapped = (ip: string) => ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
 
 /**
  * Serve one accepted connection `socket` for `service`; `id` numbers it in the log. Resolves when
@@ -42,6 +51,8 @@ export async function serveConnection(
   service: RuntimeService,
   id: number,
   ctx: ServeContext,
+  /** The variables of the client's rule (`rules = FILE.cdb`), for an `exec` program. */
+  rulesEnv: ReadonlyArray<readonly [string, string]> = [],
 ): Promise<void> {
   const { log } = ctx;
   const s = service.config;
@@ -58,12 +69,13 @@ export async function serveConnection(
     );
   const timeouts = { idleTimeoutMs: s.timeoutIdle * 1000, closeTimeoutMs: s.timeoutClose * 1000 };
 
-  if (!s.client && s.protocol !== undefined) {
+  if (!s.client && s.protocol !== undefined && s.protocol !== 'proxy') {
     await serveStartTls(socket, service, id, ctx, timeouts, closed);
     return;
   }
   if (!s.client) {
-    const shaken = await acceptTls(socket, service.serverTls!, { timeoutMs: s.timeoutBusy * 1000 });
+    const route = routeBySni(service, (level, text) => log.write(level, id, text));
+    const shaken = await acceptTls(socket, route.serverTls, { timeoutMs: s.timeoutBusy * 1000 });
     if (!shaken.ok) {
       if (shaken.stage === 'handshake')
         log.write(LOG.err, id, `SSL_accept: ${safe(shaken.reason ?? 'handshake failed')}`);
@@ -72,18 +84,30 @@ export async function serveConnection(
       return;
     }
     const tls = shaken.tlsSocket;
+    // From here on the service the client's server name chose (an SNI secondary, or this one).
+    const chosen = route.chosen();
+    const c = chosen.config;
+    const chosenTimeouts = { idleTimeoutMs: c.timeoutIdle * 1000, closeTimeoutMs: c.timeoutClose * 1000 };
     logNegotiated(log, id, tls);
-    if (s.exec !== undefined) {
-      await runProgram(tls, info, service, id, ctx, timeouts, closed);
+    // protocol = proxy: the PROXY v1 header before the client's bytes (proxy-header.ts).
+    const header = c.protocol === 'proxy' ? proxyHeaderOf(socket, id, log) : undefined;
+    if (header === null) {
+      tls.destroy();
+      closed('reset', 0, 0);
       return;
     }
-    const backend = await connectBackend(service, id, log);
+    if (c.exec !== undefined) {
+      await runProgram(tls, info, chosen, id, { ...ctx, rulesEnv }, chosenTimeouts, closed, header);
+      return;
+    }
+    const backend = await connectBackend(chosen, id, log);
     if (!backend) {
       tls.destroy();
       closed('reset', 0, 0);
       return;
     }
-    await relay(log, id, tls, backend, timeouts, closed);
+    if (header !== undefined) backend.write(header);
+    await relay(log, id, tls, backend, chosenTimeouts, closed);
     return;
   }
 
@@ -106,19 +130,21 @@ export async function serveConnection(
         timeoutMs: s.timeoutBusy * 1000,
         ...(sni !== undefined ? { servername: sni } : {}),
       });
+    // protocol = connect, smtp, pop3, imap, nntp: the dialogue first (client-protocol.ts).
     tls =
-      s.protocol === 'connect'
-        ? await startTlsClient(backend, 'connect', handshake, {
-            host: s.protocolHost!,
-            timeoutMs: s.timeoutBusy * 1000,
-            ...(s.protocolUsername !== undefined ? { username: s.protocolUsername } : {}),
-            ...(s.protocolPassword !== undefined ? { password: s.protocolPassword } : {}),
-          })
+      s.protocol !== undefined
+        ? await clientProtocol(backend, socket, s, handshake)
         : await handshake(backend);
   } catch (err) {
-    const e = err as Error & { code?: string };
-    const what = e.code?.startsWith('UCSPI_ERR_STARTTLS') ? `Protocol ${s.protocol}` : 'SSL_connect';
-    log.write(LOG.err, id, `${what}: ${safe(e.message)}`);
+    if (err instanceof ClientProtocolFailure) {
+      log.write(LOG.err, id, safe(err.logLine));
+      // IMAP's client was told with a BYE and is closed cleanly, as stunnel does.
+      if (err.told) socket.end();
+      else socket.destroy();
+      closed(err.told ? 'closed' : 'reset', 0, 0);
+      return;
+    }
+    log.write(LOG.err, id, `SSL_connect: ${safe((err as Error).message)}`);
     socket.destroy();
     closed('reset', 0, 0);
     return;
@@ -184,6 +210,22 @@ async function serveStartTls(
   }
   logNegotiated(log, id, tls);
   await relay(log, id, tls, backend, timeouts, closed);
+}
+
+/**
+ * The PROXY v1 header of the accepted `socket` (stunnel reads both ends from the socket itself),
+ * or null, logged, when its addresses are not there (a descriptor that is not a TCP socket).
+ */
+function proxyHeaderOf(socket: Socket, id: number, log: TunnelLog): string | null {
+  try {
+    return proxyV1Header(
+      { ip: socket.remoteAddress ?? '', port: socket.remotePort ?? -1 },
+      { ip: socket.localAddress ?? '', port: socket.localPort ?? -1 },
+    );
+  } catch (err) {
+    log.write(LOG.err, id, `getpeername: ${safe((err as Error).message)}`);
+    return null;
+  }
 }
 
 function hostOf(line: string): string | undefined {
@@ -266,6 +308,8 @@ async function runProgram(
   ctx: ServeContext,
   timeouts: { idleTimeoutMs: number; closeTimeoutMs: number },
   closed: (how: 'closed' | 'reset', toTls: number, toSocket: number) => void,
+  /** protocol = proxy: the header the program reads first (not counted, as stunnel). */
+  prelude?: string,
 ): Promise<void> {
   const s = service.config;
   const ssl = modSslEnv(tls);
@@ -276,10 +320,11 @@ async function runProgram(
     SSL_CLIENT_DN: ssl.SSL_CLIENT_S_DN,
     SSL_CLIENT_I_DN: ssl.SSL_CLIENT_I_DN,
   };
-  const env = childEnvList(ctx.envBase, tcpEnv(info), sslEnv(info), ssl, stunnelEnv);
+  // The rule's variables last, as sslserver sets them over its own.
+  const env = childEnvList(ctx.envBase, tcpEnv(info), sslEnv(info), ssl, stunnelEnv, ctx.rulesEnv ?? []);
   // $0 is the path given in `exec` (the program file and its argv[0] are one value here).
   const argv = [s.exec!, ...(s.execArgs ?? []).slice(1)];
-  let toSocket = 0;
+  let toSocket = -(prelude?.length ?? 0);
   let toTls = 0;
   // Counted beside the pump's own listener; paused first, so that adding this listener does not
   // start the flow of data before the pump listens too.
@@ -290,6 +335,7 @@ async function runProgram(
   countWrites(tls, (n) => {
     toTls += n;
   });
+  if (prelude !== undefined) tls.unshift(Buffer.from(prelude, 'latin1'));
   let failed = false;
   try {
     const child = await spawnPumped(

@@ -1,5 +1,6 @@
 // A service's TLS, built from its stunnel options before anything is bound: the server side
-// (cert, key, CAfile, CApath, CRLfile, ciphers, ciphersuites, sslVersion*, verify*) through
+// (cert, key, CAfile, CApath, CRLfile, ciphers, ciphersuites, sslVersion*, verify*, and the tuning
+// of tls-tuning.ts: curves, options, securityLevel, sessionResume, ticket secrets) through
 // @ucspi/tls's loadServerTls with stunnel's verify policy in place of sslserver's, and the client
 // side through loadClientTls with stunnel's levels and checkHost/checkIP.
 import { readFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import {
   stunnelVerifyPolicy,
 } from '@ucspi/tls';
 import type { ServiceConfig, VerifySettings } from './config/types.js';
+import { checkedCurves, cipherString, secureOptions, sessionIdContext, ticketKeys } from './tls-tuning.js';
 
 /** stunnel 5's switches as one of its levels (0-4), or undefined: nothing requested. */
 export function verifyLevel(v: VerifySettings): StunnelVerifyLevel {
@@ -32,13 +34,15 @@ async function localCertificates(caFile: string | undefined): Promise<string[]> 
 /** A server side: stunnel's verify policy decides after the handshake. */
 export async function serverSide(s: ServiceConfig): Promise<ServerTls> {
   const level = verifyLevel(s.verify);
+  const curves = checkedCurves(s);
+  const keys = ticketKeys(s);
   const base = await loadServerTls(
     {
       CERTFILE: s.cert,
       KEYFILE: s.key ?? '',
       CAFILE: s.caFile,
       CADIR: s.caPath,
-      CIPHERS: s.ciphers,
+      CIPHERS: cipherString(s),
     },
     {
       clientCert: 'none',
@@ -47,6 +51,10 @@ export async function serverSide(s: ServiceConfig): Promise<ServerTls> {
       ...(s.ciphersuites ? { ciphersuites: s.ciphersuites } : {}),
       ...(s.crlFile ? { crlFiles: [s.crlFile] } : {}),
       sessionTimeout: s.sessionTimeout,
+      ...(curves !== undefined ? { ecdhCurve: curves } : {}),
+      ...(keys ? { ticketKeys: keys } : {}),
+      secureOptions: secureOptions(s),
+      sessionIdContext: sessionIdContext(s),
     },
   );
   const policy = stunnelVerifyPolicy(level, await localCertificates(s.caFile));
@@ -72,6 +80,7 @@ export interface ClientSide {
 
 export async function clientSide(s: ServiceConfig): Promise<ClientSide> {
   const level = verifyLevel(s.verify);
+  const curves = checkedCurves(s);
   const tls = await loadClientTls({
     ...(s.caFile ? { caFile: s.caFile } : {}),
     ...(s.caPath ? { caDir: s.caPath } : {}),
@@ -81,9 +90,11 @@ export async function clientSide(s: ServiceConfig): Promise<ClientSide> {
     ...(level === 3 || level === 4 ? { localCerts: s.caFile ? [s.caFile] : [] } : {}),
     ...(s.sslVersionMin ? { minVersion: s.sslVersionMin } : {}),
     ...(s.sslVersionMax ? { maxVersion: s.sslVersionMax } : {}),
-    ...(s.ciphers ? { ciphers: s.ciphers } : {}),
+    ciphers: cipherString(s),
     ...(s.ciphersuites ? { ciphersuites: s.ciphersuites } : {}),
     ...(s.crlFile ? { crlFiles: [s.crlFile] } : {}),
+    ...(curves !== undefined ? { ecdhCurve: curves } : {}),
+    secureOptions: secureOptions(s),
   });
   const names = [...s.checkHost, ...s.checkIP];
   return {

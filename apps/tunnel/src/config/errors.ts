@@ -3,6 +3,13 @@
 /** A bad value or an option that cannot be used: the parser adds `PATH:LINE: "TEXT": `. */
 export class OptionError extends Error {
   override readonly name = 'OptionError';
+  /** Lines stunnel prints before the line's own message (e.g. why a secret is not read). */
+  constructor(
+    message: string,
+    readonly before: readonly string[] = [],
+  ) {
+    super(message);
+  }
 }
 
 /**

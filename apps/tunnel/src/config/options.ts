@@ -5,6 +5,9 @@
 // over 300 lines: an option is found in one place, whatever its kind.
 
 import { OptionError } from './errors.js';
+import { checkRulesFile } from './rules-file.js';
+import { checkSniPattern } from './sni-pattern.js';
+import { applySslOption, parseSecurityLevel, parseTicketSecret } from './tls-values.js';
 import type { GlobalConfig, ServiceConfig } from './types.js';
 import {
   checkPort,
@@ -217,7 +220,7 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
   ['ocspflag', svc(warnOnly(`${notYet('OCSPflag')}: OCSP is not used`))],
   ['ocspnonce', svc(warnOnly(`${notYet('OCSPnonce')}: OCSP is not used`))],
   ['ocsprequire', svc(warnOnly(`${notYet('OCSPrequire')}: OCSP is not used`))],
-  ['options', svc(warnOnly(`${notYet('options (OpenSSL option flags)')}: not applied`))],
+  ['options', svc((ctx, v) => void (ctx.service.sslOptions = applySslOption(ctx.service.sslOptions, v)))],
   ['protocol', svc((ctx, v) => void (ctx.service.protocol = v.toLowerCase()))],
   ['protocolauthentication', svc((ctx, v) => void (ctx.service.protocolAuthentication = v.toLowerCase()))],
   ['protocoldomain', svc(warnOnly(`${notYet('protocolDomain')}: not used`))],
@@ -241,13 +244,22 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
   ['requirecert', svc((ctx, v) => void (ctx.service.verify.require = parseBoolean(v)))],
   ['reset', svc(boolGuard(true, warnOnly(`${notYet('reset = no')}: connections are reset on errors`)))],
   ['retry', svc(boolGuard(false, warnOnly(`${notYet('retry = yes')}: the program is not restarted`)))],
-  ['securitylevel', svc(warnOnly(`${notYet('securityLevel')}: OpenSSL's default level is used`))],
+  // Beyond stunnel: sslserver's rules per client address (a cdb made by tcprules).
+  ['rules', svc((ctx, v) => void (ctx.service.rules = checkRulesFile(v)))],
+  ['securitylevel', svc((ctx, v) => void (ctx.service.securityLevel = parseSecurityLevel(v)))],
   ['sessioncachesize', svc(warnOnly(`${notYet('sessionCacheSize')}: OpenSSL's default size is used`))],
   ['sessioncachetimeout', svc((ctx, v) => void (ctx.service.sessionTimeout = parseSeconds(v, 'session')))],
   ['session', svc((ctx, v) => void (ctx.service.sessionTimeout = parseSeconds(v, 'session')))],
-  ['sessionresume', svc(boolGuard(true, warnOnly(`${notYet('sessionResume = no')}: sessions may resume`)))],
+  ['sessionresume', svc((ctx, v) => void (ctx.service.sessionResume = parseBoolean(v)))],
   ['sessiond', svc(warnOnly(`${notYet('sessiond')}: sessions are cached in this process only`))],
-  ['sni', svc((ctx, v) => void (ctx.service.sni = v))],
+  [
+    'sni',
+    svc((ctx, v) => {
+      // `PRIMARY:PATTERN` names an SNI secondary (server mode); a plain name is what a client sends.
+      if (v.includes(':')) checkSniPattern(v.slice(v.indexOf(':') + 1));
+      ctx.service.sni = v;
+    }),
+  ],
   [
     'sslversion',
     svc((ctx, v) => {
@@ -271,8 +283,14 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
     }),
   ],
   ['stack', svc(warnOnly('stack is meaningless here (no threads)'))],
-  ['ticketkeysecret', svc(warnOnly(`${notYet('ticketKeySecret')}: tickets use this process's own keys`))],
-  ['ticketmacsecret', svc(warnOnly(`${notYet('ticketMacSecret')}: tickets use this process's own keys`))],
+  [
+    'ticketkeysecret',
+    svc((ctx, v) => void (ctx.service.ticketKeySecret = parseTicketSecret('ticketKeySecret', v))),
+  ],
+  [
+    'ticketmacsecret',
+    svc((ctx, v) => void (ctx.service.ticketMacSecret = parseTicketSecret('ticketMacSecret', v))),
+  ],
   ['timeoutbusy', svc((ctx, v) => void (ctx.service.timeoutBusy = parseSeconds(v, 'busy')))],
   ['timeoutclose', svc((ctx, v) => void (ctx.service.timeoutClose = parseSeconds(v, 'close')))],
   ['timeoutconnect', svc((ctx, v) => void (ctx.service.timeoutConnect = parseSeconds(v, 'connect')))],
@@ -330,6 +348,7 @@ export function defaultService(): ServiceConfig {
     checkIP: [],
     checkEmail: [],
     sni: undefined,
+    rules: undefined,
     failover: 'prio',
     delay: false,
     protocol: undefined,
@@ -344,6 +363,12 @@ export function defaultService(): ServiceConfig {
     local: undefined,
     debugLevel: undefined,
     sessionTimeout: 300,
+    sessionResume: true,
+    ticketKeySecret: undefined,
+    ticketMacSecret: undefined,
+    // stunnel's default NO_SSLv2 and NO_SSLv3 are always set by node:tls.
+    sslOptions: 0n,
+    securityLevel: 2,
     otherEndpoints: 0,
   };
 }

@@ -177,7 +177,10 @@ describe('section checks', () => {
     expect(error(`${base}protocol = proxy\n`)).toBe(
       "Service [a]: The 'proxy' protocol is not supported in the client mode",
     );
-    expect(error(`${base}protocol = smtp\n`)).toMatch(/not supported by ucspi-tunnel yet/);
+    expect(error(`${base}protocol = pgsql\n`)).toMatch(/not supported by ucspi-tunnel yet/);
+    expect(parse(`${base}protocol = smtp\n`).services[0]!.protocol).toBe('smtp');
+    expect(error(`${base}protocol = smtp\nprotocolUsername = u\n`)).toMatch(/SMTP AUTH\) is not supported/);
+    expect(error(`${base}protocol = smtp\nprotocolHost = a b\n`)).toMatch(/protocolHost must be one word/);
     expect(error(`${base}protocol = connect\n`)).toBe('Service [a]: protocolHost not specified');
     expect(error(`${base}protocol = connect\nprotocolHost = h:1\nprotocolAuthentication = NTLM\n`)).toMatch(
       /protocolAuthentication = ntlm is not supported/,

@@ -113,7 +113,7 @@ class Parser {
     try {
       handler!(ctx, value);
     } catch (err) {
-      if (err instanceof OptionError) fail(err.message);
+      if (err instanceof OptionError) throw new ConfigError(lineMessage(where, err.message), err.before);
       throw err;
     }
   }

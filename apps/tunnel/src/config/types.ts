@@ -53,6 +53,8 @@ export interface ServiceConfig {
   checkIP: string[];
   checkEmail: string[];
   sni: string | undefined;
+  /** `rules = FILE.cdb` (beyond stunnel): the absolute path of sslserver-style rules per client address. */
+  rules: string | undefined;
   failover: 'rr' | 'prio';
   delay: boolean;
   protocol: string | undefined;
@@ -70,6 +72,15 @@ export interface ServiceConfig {
   debugLevel: number | undefined;
   /** sessionCacheTimeout (`session`), seconds. */
   sessionTimeout: number;
+  /** `sessionResume`: false refuses resumption (no tickets). */
+  sessionResume: boolean;
+  /** ticketKeySecret and ticketMacSecret (16 or 32 bytes each; server mode). */
+  ticketKeySecret: Buffer | undefined;
+  ticketMacSecret: Buffer | undefined;
+  /** OpenSSL option bits from the `options` lines (node:crypto `SSL_OP_*`). */
+  sslOptions: bigint;
+  /** `securityLevel` 0-5 (stunnel's default 2). */
+  securityLevel: number;
   /** Options that name an endpoint stunnel counts but we do not build (sni secondary, transparent destination). */
   otherEndpoints: number;
 }

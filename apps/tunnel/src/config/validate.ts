@@ -39,16 +39,14 @@ export function validateService(
   const fail = (message: string): never => {
     throw new ConfigError(`${prefix}: ${message}`);
   };
+  // stunnel 5.68 checks the certificate before the SNI option (observed).
+  if (!s.client && s.cert === undefined) fail('TLS server needs a certificate');
+  // Server mode only, right after the certificate (observed); a client section ignores both.
+  if (!s.client && (s.ticketKeySecret === undefined) !== (s.ticketMacSecret === undefined))
+    fail('"ticketKeySecret" and "ticketMacSecret" must be set together');
   // An SNI secondary (`sni = primary:pattern` in a server section) takes the place of `accept`.
   const sniSecondary = !s.client && s.sni !== undefined;
-  if (sniSecondary) {
-    if (!s.sni!.includes(':')) fail('Invalid SNI parameter format');
-    const primary = s.sni!.slice(0, s.sni!.indexOf(':'));
-    const found = before.find((b) => b.name === primary);
-    if (!found) fail('SNI section name not found');
-    if (found!.client) fail('SNI primary service is a TLS client');
-  }
-  if (!s.client && s.cert === undefined) fail('TLS server needs a certificate');
+  if (sniSecondary) checkSniSecondary(s, before, fail, warnings);
   if (inetd && s.accept.length > 0) fail("'accept' option is only allowed in a [section]");
   const endpoints =
     (s.accept.length > 0 ? 1 : 0) +
@@ -66,10 +64,21 @@ export function validateService(
   if (s.protocol !== undefined) {
     if (!STUNNEL_PROTOCOLS.includes(s.protocol)) fail('Protocol not supported');
     if (s.protocol === 'proxy' && s.client) fail("The 'proxy' protocol is not supported in the client mode");
+    if (s.protocol === 'nntp' && !s.client) fail("The 'nntp' protocol is not supported in the server mode");
     if (s.protocol === 'connect' && s.client) {
       if (s.protocolHost === undefined) fail('protocolHost not specified');
       if (s.protocolAuthentication !== undefined && s.protocolAuthentication !== 'basic')
         fail(`protocolAuthentication = ${s.protocolAuthentication} is not supported by ucspi-tunnel yet`);
+    } else if (s.client && ['smtp', 'pop3', 'imap', 'nntp'].includes(s.protocol)) {
+      // Through @ucspi/starttls's client side (client-protocol.ts). stunnel would log in with
+      // protocolUsername/protocolPassword (SMTP AUTH inside TLS): not built, so refused.
+      if (s.protocol === 'smtp' && (s.protocolUsername !== undefined || s.protocolPassword !== undefined))
+        fail('protocolUsername/protocolPassword (SMTP AUTH) is not supported by ucspi-tunnel yet');
+      // It is the EHLO name: a second word would be a second command.
+      if (s.protocol === 'smtp' && s.protocolHost !== undefined && /[\s\x00-\x1f\x7f]/.test(s.protocolHost))
+        fail('protocolHost must be one word with protocol = smtp (the EHLO name)');
+    } else if (!s.client && s.protocol === 'proxy') {
+      // The PROXY v1 header before the client's bytes (proxy-header.ts).
     } else if (!s.client && ['smtp', 'pop3', 'imap'].includes(s.protocol)) {
       // Served through @ucspi/starttls's server side, the backend's greeting passed on.
     } else {
@@ -85,10 +94,50 @@ export function validateService(
       where: s.where,
       message: `Service [${s.name}] needs authentication to prevent MITM attacks`,
     });
-  if (sniSecondary) fail('sni (name-based virtual services) is not supported by ucspi-tunnel yet');
   if (s.exec === undefined && s.execArgs !== undefined && s.where)
     warnings.push({ where: s.where, message: 'execArgs without exec: not used' });
+  if (s.client && (s.ticketKeySecret || s.ticketMacSecret) && s.where)
+    warnings.push({
+      where: s.where,
+      message: 'ticketKeySecret and ticketMacSecret work in server mode only: not used',
+    });
   if (v.verifyPeer && s.caFile === undefined)
     fail('verifyPeer (verify = 3 or 4) with CApath alone is not supported by ucspi-tunnel yet: use CAfile');
   if (s.crlPath !== undefined) fail('CRLpath is not supported by ucspi-tunnel yet');
+  // The rules decide at accept time, in @ucspi/server's engine; inetd mode has no listener of its own.
+  if (inetd && s.rules !== undefined)
+    fail(
+      'rules is not supported by ucspi-tunnel in inetd mode yet: use the rules of the server that runs it',
+    );
+}
+
+/**
+ * `sni = PRIMARY:PATTERN` in a server section, in stunnel's words. The primary is looked up among
+ * the sections so far, this one included (stunnel's list already holds it), by exact name.
+ */
+function checkSniSecondary(
+  s: ServiceConfig,
+  before: readonly ServiceConfig[],
+  fail: (message: string) => never,
+  warnings: ConfigWarning[],
+): void {
+  const colon = s.sni!.indexOf(':');
+  if (colon < 0) fail('Invalid SNI parameter format');
+  const name = s.sni!.slice(0, colon);
+  const primary = [...before, s].find((b) => b.name === name);
+  if (!primary) fail('SNI section name not found');
+  if (primary!.client) fail('SNI primary service is a TLS client');
+  // The rules decide before any TLS work, with the primary's listener: a secondary cannot have others.
+  if (s.rules !== undefined && s.rules !== primary!.rules)
+    fail("rules in an SNI secondary must be the primary's: the rules decide before the server name is known");
+  // The STARTTLS dialogue happens before the handshake, with the primary's backend; stunnel then
+  // ignores the secondary's connect. Not built here: refused rather than half honoured.
+  if (primary!.protocol !== undefined || s.protocol !== undefined)
+    fail('sni with protocol (in the primary or the secondary) is not supported by ucspi-tunnel yet');
+  // stunnel accepts it, but the handshake has already switched once: such a service is never used.
+  if (!primary!.client && primary!.sni !== undefined && s.where)
+    warnings.push({
+      where: s.where,
+      message: `Service [${s.name}]: SNI primary [${name}] is itself an SNI secondary: this service is never used`,
+    });
 }
