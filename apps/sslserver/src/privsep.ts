@@ -33,6 +33,8 @@ export interface TlsHandler {
   readonly pids: readonly number[];
   /** Let the handler finish the connections it has, then exit. */
   close(): void;
+  /** TLSTICKETKEYS rotated: the handler's new session ticket keys (48 bytes). */
+  setTicketKeys(keys: Buffer): void;
 }
 
 /** The handler's module beside this one; from the sources (a TypeScript loader), the built one. */
@@ -166,6 +168,10 @@ export async function startTlsHandler(
     },
     died,
     pids: child.pid !== undefined ? [child.pid] : [],
+    setTicketKeys(keys) {
+      if (child.connected)
+        child.send({ op: 'ticketKeys', keys: keys.toString('base64') } satisfies ToHandler);
+    },
     close() {
       closing = true;
       if (child.connected) child.disconnect();

@@ -11,6 +11,7 @@ import type { ServerIo } from './main.js';
 import type { ServerOptions } from './options.js';
 import { plainHandler } from './plain.js';
 import { HandlerStartError, type TlsHandler } from './privsep.js';
+import { watchTicketKeys } from './ticket-keys.js';
 import { serveTls } from './tls.js';
 import { closeTimeoutMs, FatalError, jailSettings, loadTls, proxyProtocol } from './tls-setup.js';
 import { startTlsHandlers, tlsWorkers, workerIdentity } from './tls-workers.js';
@@ -97,6 +98,7 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
           tlsEnv,
           clientCert: opts.clientCert,
           ...(loaded.keyPassword !== undefined ? { keyPassword: loaded.keyPassword.toString('base64') } : {}),
+          ...(loaded.ticketKeys ? { ticketKeys: loaded.ticketKeys.keys.toString('base64') } : {}),
           ...(jailed ?? workerIdentity(opts)),
           handshakeTimeoutMs: opts.handshakeTimeout * 1000,
           idleTimeoutMs: opts.idleTimeout * 1000,
@@ -125,6 +127,17 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
   if (opts.printPort) io.stdout.write(`${server.port}\n`);
 
   const tls = loaded?.tls;
+  // TLSTICKETKEYS rotation: this process's contexts (normal and -n modes) and its TLS handlers.
+  const ticketWatch = loaded?.ticketKeys
+    ? watchTicketKeys(
+        loaded.ticketKeys,
+        (keys) => {
+          loaded.tls.setTicketKeys(keys);
+          tlsHandler?.setTicketKeys(keys);
+        },
+        log,
+      )
+    : undefined;
   server.start(async (conn: Connection) => {
     if (plain) return plain.handle(conn);
     if (!tls) return;
@@ -135,6 +148,7 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
 
   const stopped = (io.stopSignal ?? new Promise<void>(() => undefined)).then(() => undefined);
   const why = await Promise.race([stopped, tlsHandler?.died ?? stopped]);
+  ticketWatch?.close();
   if (why !== undefined) {
     // Without its TLS handler the server cannot serve: exit for the supervisor to restart it.
     server.close();

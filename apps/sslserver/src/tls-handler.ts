@@ -11,7 +11,7 @@
 //
 // Protocol (JSON messages; a `+` marks a message that carries a descriptor):
 //   server -> handler: init; accept+ (the TCP socket); input+ and output+ (the program's fd 0 and
-//                      fd 1 peers, Unix sockets); abort
+//                      fd 1 peers, Unix sockets); abort; ticketKeys (TLSTICKETKEYS rotated)
 //   handler -> server: ready | fatal; secure (handshake result); done (pump finished)
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -46,8 +46,8 @@ export interface HandlerInit {
   /** -d: Nagle on once the program's first bytes have left. */
   nagle: boolean;
   /**
-   * Session ticket keys (48 bytes, base64) shared by the TLSWORKERS handlers, so that a client
-   * resumes its session whichever handler it is dealt to next time.
+   * Session ticket keys (48 bytes, base64): TLSTICKETKEYS, or random ones shared by the TLSWORKERS
+   * handlers, so that a client resumes its session whichever handler it is dealt to next time.
    */
   ticketKeys?: string;
 }
@@ -66,7 +66,9 @@ export type ToHandler =
   | HandlerInit
   | AcceptMessage
   | { op: 'input' | 'output'; id: number }
-  | { op: 'abort'; id: number };
+  | { op: 'abort'; id: number }
+  /** New ticket keys (48 bytes, base64): the server read them, a chroot may hide the file. */
+  | { op: 'ticketKeys'; keys: string };
 
 /** The handshake's outcome, as the handler reports it. */
 export interface SecureResult {
@@ -211,6 +213,11 @@ async function handler(): Promise<void> {
       case 'output':
         if (handle) channel(msg.id, msg.op, handle);
         break;
+      case 'ticketKeys':
+        // The keys were checked by the server; the previous ones still open tickets (ticket-keys.ts
+        // of @ucspi/tls).
+        tls?.setTicketKeys(Buffer.from(msg.keys, 'base64'));
+        break;
       case 'abort': {
         const c = conns.get(msg.id);
         conns.delete(msg.id);
@@ -243,9 +250,8 @@ async function setup(init: HandlerInit): Promise<ServerTls> {
   const tls = await loadServerTls(init.tlsEnv, {
     clientCert: init.clientCert,
     ...(init.keyPassword !== undefined ? { keyPassword: Buffer.from(init.keyPassword, 'base64') } : {}),
+    ...(init.ticketKeys !== undefined ? { ticketKeys: Buffer.from(init.ticketKeys, 'base64') } : {}),
   });
-  if (init.ticketKeys !== undefined)
-    tls.secureContext.context.setTicketKeys(Buffer.from(init.ticketKeys, 'base64'));
   jail({
     ...(init.root !== undefined ? { root: init.root } : {}),
     ...(init.gid !== undefined ? { gid: init.gid } : {}),

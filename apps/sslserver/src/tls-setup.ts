@@ -4,6 +4,7 @@ import { nativeSpawn } from '@ucspi/exec';
 import { developmentCertificate, loadServerTls, readKeyPasswordFromFd, type ServerTls } from '@ucspi/tls';
 import type { ServerLog } from './log.js';
 import type { ServerOptions } from './options.js';
+import { readTicketKeySource, type TicketKeySource, ticketKeysFile } from './ticket-keys.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -24,6 +25,8 @@ export interface LoadedTls {
   /** The environment the certificates were loaded from (the development certificate filled in). */
   tlsEnv: Env;
   keyPassword?: Buffer;
+  /** TLSTICKETKEYS: the shared ticket keys and the file they came from. */
+  ticketKeys?: TicketKeySource;
 }
 
 /** Load the certificates (-3: the key's password from fd 3); none configured: a development one. */
@@ -36,12 +39,22 @@ export async function loadTls(opts: ServerOptions, env: Env, log: ServerLog): Pr
     log.warnAlways(`warning: ${dev.warning}`);
     tlsEnv = { ...env, CERTFILE: dev.certFile, KEYFILE: dev.keyFile };
   }
+  // TLSTICKETKEYS: read here, by the server process, whose TLS handlers are sent the bytes.
+  const ticketsFile = ticketKeysFile(env);
+  const ticketKeys = ticketsFile !== undefined ? await readTicketKeySource(ticketsFile) : undefined;
   const tls = await loadServerTls(tlsEnv, {
     clientCert: opts.clientCert,
     ...(keyPassword !== undefined ? { keyPassword } : {}),
+    ...(ticketKeys ? { ticketKeys: ticketKeys.keys } : {}),
   });
   for (const line of tls.describe()) log.info(line);
-  return { tls, tlsEnv, ...(keyPassword !== undefined ? { keyPassword } : {}) };
+  if (ticketKeys) log.info(`ticketkeys ${process.pid} ${ticketKeys.path}`);
+  return {
+    tls,
+    tlsEnv,
+    ...(keyPassword !== undefined ? { keyPassword } : {}),
+    ...(ticketKeys ? { ticketKeys } : {}),
+  };
 }
 
 /** Where the confined TLS handler goes. */

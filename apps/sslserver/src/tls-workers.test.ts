@@ -25,6 +25,7 @@ function standIn(pid: number) {
     died: new Promise(() => undefined),
     pids: [pid],
     close() {},
+    setTicketKeys() {},
   };
   return { h, secures, pumps, aborted };
 }

@@ -53,8 +53,8 @@ export function workerIdentity(opts: Pick<ServerOptions, 'uid' | 'gid'>): JailSe
 
 /**
  * Start `count` TLS handlers with the same configuration and return them as one. With more than
- * one, they share fresh session ticket keys. If any of them fails to start, the others are closed
- * and its error is thrown.
+ * one, they share the ticket keys of `init` (TLSTICKETKEYS) or else fresh ones. If any of them
+ * fails to start, the others are closed and its error is thrown.
  */
 export async function startTlsHandlers(
   count: number,
@@ -62,7 +62,7 @@ export async function startTlsHandlers(
   env: Env,
 ): Promise<TlsHandler> {
   if (count <= 1) return startTlsHandler(init, env);
-  const shared = { ...init, ticketKeys: randomBytes(48).toString('base64') };
+  const shared = { ...init, ticketKeys: init.ticketKeys ?? randomBytes(48).toString('base64') };
   const started = await Promise.allSettled(Array.from({ length: count }, () => startTlsHandler(shared, env)));
   const handlers: TlsHandler[] = [];
   let failure: unknown;
@@ -144,6 +144,9 @@ export function balance(handlers: readonly TlsHandler[]): TlsHandler {
     pids: handlers.flatMap((h) => h.pids),
     close() {
       for (const h of handlers) h.close();
+    },
+    setTicketKeys(keys) {
+      for (const h of handlers) h.setTicketKeys(keys);
     },
   };
 }

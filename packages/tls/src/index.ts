@@ -20,5 +20,7 @@ export { evaluationArgs, evaluationEnv } from './hook.js';
 export { readKeyPasswordFromFd } from './password.js';
 export type { ClientCertPolicy, ServerTls, ServerTlsOptions, SniEntry } from './server.js';
 export { loadServerTls } from './server.js';
+export type { TicketKeyRing } from './ticket-keys.js';
+export { checkTicketKeys, installTicketKeys, readTicketKeysFile, TICKET_KEYS_BYTES } from './ticket-keys.js';
 export type { StunnelVerifyLevel, VerifyPolicy } from './verifylevel.js';
 export { stunnelVerifyPolicy } from './verifylevel.js';

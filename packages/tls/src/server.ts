@@ -12,6 +12,7 @@ import { cipherOption } from './_ciphers.js';
 import { caDirectory, pemCertificates, readConfigFile, readCrls } from './_files.js';
 import { loadIdentity } from './_identity.js';
 import { TlsConfigError, TlsErrorCodes } from './errors.js';
+import { checkTicketKeys, installTicketKeys, readTicketKeysFile } from './ticket-keys.js';
 
 /** sslserver's client-certificate policies: -Z none, -m mail (valid certificate), -z host (valid and matching). */
 export type ClientCertPolicy = 'none' | 'mail' | 'host';
@@ -39,7 +40,7 @@ export interface ServerTlsOptions {
   alpn?: string[];
   /** Certificates chosen by the server name a client asks for; the default certificate otherwise. */
   sni?: Record<string, SniEntry>;
-  /** A file of 48 bytes: session ticket keys, shared by instances so a client resumes on any. Reload to rotate. */
+  /** A file of 48 bytes: session ticket keys, shared by instances so a client resumes on any. Rotate with `setTicketKeys`. */
   ticketKeysFile?: string;
   /** The same 48 bytes given directly (16 name, 16 HMAC, 16 AES): wins over `ticketKeysFile`. */
   ticketKeys?: Buffer;
@@ -65,6 +66,16 @@ export interface ServerTls {
   serverOptions: TlsOptions;
   /** Startup lines in sslserver's -v form (`cert PID FILE`, ...); never key material. */
   describe(): string[];
+  /**
+   * Rotate the session ticket keys (48 bytes, the layout of {@link ServerTlsOptions.ticketKeys})
+   * on every context. The keys they replace still open tickets when
+   * {@link ServerTls.keepsPreviousTicketKey} is true; otherwise such a ticket gets a full handshake.
+   *
+   * @throws {TlsConfigError} UCSPI_ERR_TLS_BAD_OPTION when `keys` is not 48 bytes
+   */
+  setTicketKeys(keys: Buffer): void;
+  /** Whether a rotation keeps the previous ticket key for opening tickets (see ticket-keys.ts). */
+  readonly keepsPreviousTicketKey: boolean;
   /**
    * The -m/-z decision after a handshake: a client certificate is required and must verify against
    * the configured CAs within VERIFYDEPTH; with -z it must also match `remoteHost` when one is known.
@@ -135,20 +146,8 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
     note('param', env.DHFILE);
   }
   let ticketKeys: Buffer | undefined = opts.ticketKeys;
-  if (ticketKeys && ticketKeys.length !== 48)
-    throw new TlsConfigError(
-      TlsErrorCodes.BAD_OPTION,
-      `ticket keys must be exactly 48 bytes, not ${ticketKeys.length}`,
-    );
-  if (!ticketKeys && opts.ticketKeysFile) {
-    ticketKeys = await readConfigFile(opts.ticketKeysFile, 'ticket key file');
-    if (ticketKeys.length !== 48)
-      throw new TlsConfigError(
-        TlsErrorCodes.BAD_OPTION,
-        `ticket key file ${opts.ticketKeysFile} must hold exactly 48 bytes, not ${ticketKeys.length}`,
-        { path: opts.ticketKeysFile },
-      );
-  }
+  if (ticketKeys) checkTicketKeys(ticketKeys, 'ticket keys');
+  else if (opts.ticketKeysFile) ticketKeys = await readTicketKeysFile(opts.ticketKeysFile);
 
   const common = {
     minVersion: opts.minVersion ?? 'TLSv1.2',
@@ -174,7 +173,6 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
         key: id.key,
         ...(id.passphrase ? { passphrase: id.passphrase } : {}),
       });
-      if (ticketKeys) ctx.context.setTicketKeys(ticketKeys);
       return ctx;
     } catch (cause) {
       throw new TlsConfigError(
@@ -192,6 +190,9 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
       context(await loadIdentity(entry.certFile, entry.keyFile ?? entry.certFile, opts.keyPassword, false)),
     );
   }
+
+  // Every context (the SNI ones too) seals and opens tickets with the same keys, rotated together.
+  let ring = ticketKeys ? installTicketKeys([secureContext, ...sniContexts.values()], ticketKeys) : undefined;
 
   const serverOptions: TlsOptions = {
     secureContext,
@@ -211,6 +212,13 @@ export async function loadServerTls(env: Env, opts: ServerTlsOptions = {}): Prom
     secureContext,
     serverOptions,
     describe: () => [...lines],
+    setTicketKeys(keys) {
+      if (ring) ring.rotate(keys);
+      else ring = installTicketKeys([secureContext, ...sniContexts.values()], keys);
+    },
+    get keepsPreviousTicketKey() {
+      return ring?.keepsPrevious ?? false;
+    },
     checkPeer(socket, remoteHost) {
       if (policy === 'none' || env.CCAFILE === '-') return { ok: true };
       const peer = peerCertificate(socket);
