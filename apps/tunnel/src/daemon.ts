@@ -6,12 +6,16 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { EnvBase } from '@ucspi/env';
 import { createServer, dropPrivileges, type UcspiServer } from '@ucspi/server';
+import { badProxyLines } from './accept-proxy.js';
+import { ActiveConnections } from './active.js';
 import { refusalLines, rulesSettings } from './admission.js';
 import type { ServiceConfig, TunnelConfig } from './config/types.js';
 import { splitHostPort } from './config/values.js';
 import { LOG, type TunnelLog } from './log.js';
+import { connectionLabel } from './log-id.js';
 import { type RuntimeService, type ServeContext, serveConnection } from './serve.js';
 import { linkSniSecondaries } from './sni.js';
+import { applyTuning, tuningFor } from './socket-options.js';
 import { Targets } from './targets.js';
 import { clientSide, serverSide } from './tls-setup.js';
 import { StunnelTlsError } from './tls-tuning.js';
@@ -40,7 +44,7 @@ export async function prepareServices(config: TunnelConfig): Promise<RuntimeServ
     }
     if (s.connect.length > 0) {
       try {
-        r.targets = await Targets.create(s.connect, s.failover, s.delay);
+        r.targets = await Targets.create(s.connect, s.failover, s.delay, tuningFor(s.socketOptions, ['r']));
       } catch (err) {
         throw new ServiceSetupError([
           `${label}: ${(err as Error).message}`,
@@ -69,6 +73,8 @@ interface Binding {
 export class Tunnel {
   #bindings = new Map<string, Binding>();
   #nextId = 0;
+  /** The connections in progress (USR2 lists them). */
+  readonly active = new ActiveConnections();
   #pidFile: string | undefined;
   readonly #ctx: ServeContext;
 
@@ -112,6 +118,7 @@ export class Tunnel {
     // stunnel 5 binds every address (IPv6 and IPv4) when no host is given.
     const bindHost =
       host === undefined || host === '' ? ':0' : host === '0.0.0.0' ? '0' : host === '::' ? ':0' : host;
+    const current = () => this.#bindings.get(acceptKey(line))?.service.config ?? s;
     let server: UcspiServer;
     try {
       server = await createServer({
@@ -128,15 +135,29 @@ export class Tunnel {
         localName: false,
         // stunnel's default socket options include l:TCP_NODELAY=1: the first answer after the
         // handshake does not wait behind the TLS 1.3 session tickets for a delayed ACK.
-        onAccepted: (socket) => socket.setNoDelay(true),
+        onAccepted: (socket) => {
+          socket.setNoDelay(true);
+          // `socket = a:...` then `l:...` (socket-options.ts), from the binding's current service.
+          applyTuning(socket, tuningFor(current().socketOptions, ['a', 'l']));
+        },
         ...rulesSettings(s),
+        // acceptProxy = yes: the engine reads these at each connection, so that a reload that
+        // changes them applies to a kept listener too (from the binding's current service).
+        get proxyProtocol() {
+          return current().acceptProxy;
+        },
+        get proxyTimeoutMs() {
+          return current().timeoutBusy * 1000;
+        },
         onEvent: (e) => {
           if (e.type === 'warning') this.log.write(LOG.err, 'ui', `Service [${s.name}]: ${String(e.error)}`);
           // Refused before the tunnel saw it: a connection number of its own, as in stunnel.
-          const refused = refusalLines(e, this.#bindings.get(acceptKey(line))?.service.config.name ?? s.name);
+          const refused = refusalLines(e, current().name) ?? badProxyLines(e, current().name);
           if (refused) {
             const id = this.#nextId++;
+            this.log.label(id, connectionLabel(current().logId, id));
             for (const [level, text] of refused) this.log.write(level, id, text);
+            this.log.forget(id);
           }
         },
       });
@@ -151,14 +172,17 @@ export class Tunnel {
         conn.socket.destroy();
         return;
       }
-      await serveConnection(
-        conn.socket,
-        conn.info,
-        binding.service,
-        this.#nextId++,
-        this.#ctx,
-        conn.rulesEnv,
-      );
+      const id = this.#nextId++;
+      const config = binding.service.config;
+      // logId: the lines of this connection show its number, a unique word or the pid (log-id.ts).
+      this.log.label(id, connectionLabel(config.logId, id));
+      this.active.open(id, config.name);
+      try {
+        await serveConnection(conn.socket, conn.info, binding.service, id, this.#ctx, conn.rulesEnv);
+      } finally {
+        this.active.close(id);
+        this.log.forget(id);
+      }
     });
     return server;
   }

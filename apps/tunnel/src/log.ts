@@ -28,6 +28,8 @@ export function safe(text: string): string {
 /** The tunnel's log. */
 export class TunnelLog {
   #fd: number | undefined;
+  /** What a connection number is shown as, when its service's `logId` is not sequential. */
+  readonly #labels = new Map<number, string | number>();
 
   constructor(
     /** Lines above this level are dropped. */
@@ -68,10 +70,21 @@ export class TunnelLog {
     return level <= this.level;
   }
 
+  /** Show connection number `id` as `shown` (logId) until {@link forget}. */
+  label(id: number, shown: string | number): void {
+    if (shown !== id) this.#labels.set(id, shown);
+  }
+
+  /** The connection ended: drop its label. */
+  forget(id: number): void {
+    this.#labels.delete(id);
+  }
+
   /** One line for connection or thread `id` (`ui`, `main`, a connection number). */
   write(level: number, id: string | number, text: string): void {
     if (level > this.level) return;
-    const line = `${stamp()} LOG${level}[${id}]: ${text}\n`;
+    const shown = typeof id === 'number' ? (this.#labels.get(id) ?? id) : id;
+    const line = `${stamp()} LOG${level}[${shown}]: ${text}\n`;
     // Synchronous to a file, so that a line is on disk before the event it reports goes on;
     // stderr is the stream the caller gave.
     if (this.#fd !== undefined) writeSync(this.#fd, line);

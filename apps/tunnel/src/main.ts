@@ -7,8 +7,11 @@ import { EnvBase } from '@ucspi/env';
 import { ConfigError, parseConfig, sysText } from './config/parse.js';
 import type { TunnelConfig } from './config/types.js';
 import { dropTo, prepareServices, ServiceSetupError, Tunnel, warningText } from './daemon.js';
+import { optionsListing, socketsListing } from './listings.js';
 import { LOG, startupLine, TunnelLog } from './log.js';
+import { connectionLabel } from './log-id.js';
 import { serveConnection } from './serve.js';
+import { applyTuning, tuningFor } from './socket-options.js';
 
 /** Debian's compiled-in default. */
 export const DEFAULT_CONFIG = '/etc/stunnel/stunnel.conf';
@@ -37,10 +40,15 @@ const HELP = [
 export async function main(argv: readonly string[], io: TunnelIo): Promise<number> {
   const say = (level: number, text: string) => startupLine(io.stderr, level, text);
   const first = argv[0];
-  if (first === '-help' || first === '-version' || first === '-sockets' || first === '-options') {
+  // stunnel takes these four in any case (`-OPTIONS`) and ignores what follows them.
+  const flag = first?.toLowerCase();
+  if (flag === '-help' || flag === '-version' || flag === '-sockets' || flag === '-options') {
     say(LOG.notice, `ucspi-tunnel ${VERSION} (stunnel 5.68 compatible) on Node.js ${process.version}`);
     say(LOG.notice, `Running with OpenSSL ${process.versions.openssl}`);
-    if (first === '-help') for (const l of HELP) say(LOG.notice, l);
+    if (flag === '-help') for (const l of HELP) say(LOG.notice, l);
+    // The lists without marks, as stunnel prints them.
+    if (flag === '-options') for (const l of optionsListing()) io.stderr.write(`${l}\n`);
+    if (flag === '-sockets') for (const l of socketsListing()) io.stderr.write(`${l}\n`);
     return 0;
   }
   const check = first === '-t';
@@ -142,6 +150,7 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
       log.write(LOG.notice, 'ui', 'Received signal 1; reloading configuration');
       reloading = reloading.then(() => tunnel.reload(load));
     });
+    process.on('SIGUSR2', () => tunnel.active.report(log));
     process.on('SIGUSR1', () => {
       try {
         log.reopen();
@@ -163,12 +172,15 @@ async function inetd(
 ): Promise<number> {
   const socket = new Socket({ fd: 0, allowHalfOpen: true, readable: true, writable: true });
   socket.on('error', () => undefined);
+  // `socket = l:...` on the connection inetd (or tcpserver) passed; there is no listening socket.
+  applyTuning(socket, tuningFor(service.config.socketOptions, ['l']));
   const info = {
     localIp: socket.localAddress ?? '0.0.0.0',
     localPort: socket.localPort ?? 0,
     remoteIp: socket.remoteAddress ?? '0.0.0.0',
     remotePort: socket.remotePort ?? 0,
   };
+  log.label(0, connectionLabel(service.config.logId, 0));
   await serveConnection(socket, info, service, 0, { log, envBase: new EnvBase(process.env) });
   log.close();
   void config;

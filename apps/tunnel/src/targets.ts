@@ -6,11 +6,14 @@ import { lookup } from 'node:dns/promises';
 import { connect, isIP, type Socket } from 'node:net';
 import { resolvePort } from '@ucspi/server';
 import { splitHostPort } from './config/values.js';
+import { applyTuning, type SocketTuning } from './socket-options.js';
 
 /** One address to connect to. */
 export interface Target {
   host: string;
   port: number;
+  /** The service's `socket = r:...` lines (socket-options.ts). */
+  tuning?: SocketTuning | undefined;
 }
 
 /** The targets of a service. */
@@ -21,19 +24,26 @@ export class Targets {
   private constructor(
     private readonly specs: ReadonlyArray<{ host: string; port: string }>,
     private readonly failover: 'rr' | 'prio',
+    private readonly tuning: SocketTuning | undefined,
   ) {}
 
   /**
    * From the `connect` lines. Without `delay` names are resolved now (a name that does not
    * resolve is then a configuration error).
    */
-  static async create(lines: readonly string[], failover: 'rr' | 'prio', delay: boolean): Promise<Targets> {
+  static async create(
+    lines: readonly string[],
+    failover: 'rr' | 'prio',
+    delay: boolean,
+    tuning?: SocketTuning,
+  ): Promise<Targets> {
     const t = new Targets(
       lines.map((l) => {
         const { host, port } = splitHostPort(l);
         return { host: host ?? 'localhost', port };
       }),
       failover,
+      tuning,
     );
     if (!delay) t.#resolved = await t.#resolve();
     return t;
@@ -43,8 +53,9 @@ export class Targets {
     const out: Target[] = [];
     for (const { host, port } of this.specs) {
       const p = /^\d+$/.test(port) ? Number(port) : await resolvePort(port);
-      if (isIP(host)) out.push({ host, port: p });
-      else for (const a of await lookup(host, { all: true })) out.push({ host: a.address, port: p });
+      const tuning = this.tuning;
+      if (isIP(host)) out.push({ host, port: p, tuning });
+      else for (const a of await lookup(host, { all: true })) out.push({ host: a.address, port: p, tuning });
     }
     return out;
   }
@@ -104,6 +115,7 @@ export async function connectFirst(
       }, timeoutMs);
       s.once('connect', () => {
         clearTimeout(timer);
+        applyTuning(s, target.tuning);
         s.removeAllListeners('error');
         s.on('error', () => undefined);
         report(target, 'connected');

@@ -1,8 +1,8 @@
 // A service's TLS, built from its stunnel options before anything is bound: the server side
-// (cert, key, CAfile, CApath, CRLfile, ciphers, ciphersuites, sslVersion*, verify*, and the tuning
-// of tls-tuning.ts: curves, options, securityLevel, sessionResume, ticket secrets) through
+// (cert, key, CAfile, CApath, CRLfile, CRLpath, ciphers, ciphersuites, sslVersion*, verify*, and
+// the tuning of tls-tuning.ts: curves, options, securityLevel, sessionResume, ticket secrets) through
 // @ucspi/tls's loadServerTls with stunnel's verify policy in place of sslserver's, and the client
-// side through loadClientTls with stunnel's levels and checkHost/checkIP.
+// side through loadClientTls with stunnel's levels; checkHost/checkEmail/checkIP on both sides.
 import { readFile } from 'node:fs/promises';
 import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import {
@@ -14,6 +14,8 @@ import {
   stunnelVerifyPolicy,
 } from '@ucspi/tls';
 import type { ServiceConfig, VerifySettings } from './config/types.js';
+import { crlFiles } from './crl-path.js';
+import { checkSubject, hasSubjectChecks, peerCertificate } from './subject-checks.js';
 import { checkedCurves, cipherString, secureOptions, sessionIdContext, ticketKeys } from './tls-tuning.js';
 
 /** stunnel 5's switches as one of its levels (0-4), or undefined: nothing requested. */
@@ -49,7 +51,7 @@ export async function serverSide(s: ServiceConfig): Promise<ServerTls> {
       ...(s.sslVersionMin ? { minVersion: s.sslVersionMin } : {}),
       ...(s.sslVersionMax ? { maxVersion: s.sslVersionMax } : {}),
       ...(s.ciphersuites ? { ciphersuites: s.ciphersuites } : {}),
-      ...(s.crlFile ? { crlFiles: [s.crlFile] } : {}),
+      crlFiles: await crlFiles(s.crlFile, s.crlPath),
       sessionTimeout: s.sessionTimeout,
       ...(curves !== undefined ? { ecdhCurve: curves } : {}),
       ...(keys ? { ticketKeys: keys } : {}),
@@ -66,15 +68,24 @@ export async function serverSide(s: ServiceConfig): Promise<ServerTls> {
     checkPeer(socket) {
       if (presenceOnly && !socket.getPeerCertificate()?.raw)
         return { ok: false, reason: 'No peer certificate received' };
-      return policy.check(socket);
+      const verdict = policy.check(socket);
+      if (!verdict.ok || !hasSubjectChecks(s)) return verdict;
+      // checkHost/checkEmail/checkIP on the client's certificate, after the chain was accepted; a
+      // client without one (requireCert = no) is not checked, as stunnel's callback never runs then.
+      const cert = peerCertificate(socket);
+      const failed = cert ? checkSubject(cert, s) : undefined;
+      return failed ? { ok: false, reason: failed } : verdict;
     },
   };
 }
 
-/** A client side, and the check of checkHost/checkIP after the handshake. */
+/** A client side, and the check of checkHost/checkIP/checkEmail after the handshake. */
 export interface ClientSide {
   tls: ClientTls;
-  /** undefined: the server's certificate names one of checkHost/checkIP (or none was asked for). */
+  /**
+   * undefined: the server's certificate matches a checkHost/checkIP/checkEmail line (or none was
+   * asked for); otherwise the rejection text.
+   */
   checkNames(socket: TLSSocket): string | undefined;
 }
 
@@ -92,7 +103,7 @@ export async function clientSide(s: ServiceConfig): Promise<ClientSide> {
     ...(s.sslVersionMax ? { maxVersion: s.sslVersionMax } : {}),
     ciphers: cipherString(s),
     ...(s.ciphersuites ? { ciphersuites: s.ciphersuites } : {}),
-    ...(s.crlFile ? { crlFiles: [s.crlFile] } : {}),
+    crlFiles: await crlFiles(s.crlFile, s.crlPath),
     ...(curves !== undefined ? { ecdhCurve: curves } : {}),
     secureOptions: secureOptions(s),
   });
@@ -100,6 +111,11 @@ export async function clientSide(s: ServiceConfig): Promise<ClientSide> {
   return {
     tls,
     checkNames(socket) {
+      if (s.checkEmail.length > 0) {
+        // With checkEmail, stunnel's three lists as one subject check (subject-checks.ts).
+        const cert = peerCertificate(socket);
+        return cert ? checkSubject(cert, s) : 'No peer certificate received';
+      }
       if (names.length === 0) return undefined;
       const cert = socket.getPeerCertificate();
       if (names.some((n) => checkServerIdentity(n, cert) === undefined)) return undefined;

@@ -24,7 +24,7 @@ export { resolveBindAddress, resolvePort } from './listen.js';
 export type { PrivilegeDrop } from './privileges.js';
 export { dropPrivileges } from './privileges.js';
 export type { ProxyV2Extras } from './proxy/encode.js';
-export { proxyV2Header } from './proxy/encode.js';
+export { proxyV1Header, proxyV2Header } from './proxy/encode.js';
 export { proxyEnv } from './proxy/env.js';
 export type { ProxyEndpoint, ProxyHeader, ProxyParse, ProxySsl } from './proxy/header.js';
 export { PROXY_V1_MAX, PROXY_V2_SIGNATURE, ProxyHeaderError, parseProxyHeader } from './proxy/header.js';

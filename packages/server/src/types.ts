@@ -39,9 +39,10 @@ export interface ServerOptions extends Omit<FactOptions, 'netInterface'> {
    * read before anything else; its source and destination are the connection's remote and local
    * addresses for the facts, the rules, the per-address limit, the events and the program. A
    * connection without a valid header is closed (a `proxy` event) and nothing runs for it.
+   * Read at each connection (with proxyTimeoutMs), so a getter can change it while the server runs.
    */
   proxyProtocol?: boolean;
-  /** How long the PROXY header may take to arrive, in ms. Default 10000. */
+  /** How long the PROXY header may take to arrive, in ms. Default 10000. Read at each connection. */
   proxyTimeoutMs?: number;
   /** The environment DNS settings come from ($DNSCACHEIP, ...). Default process.env. */
   env?: Record<string, string | undefined>;

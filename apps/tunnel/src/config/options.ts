@@ -7,6 +7,7 @@
 import { OptionError } from './errors.js';
 import { checkRulesFile } from './rules-file.js';
 import { checkSniPattern } from './sni-pattern.js';
+import { parseSocketOption, unsupportedSocketOption } from './socket-values.js';
 import { applySslOption, parseSecurityLevel, parseTicketSecret } from './tls-values.js';
 import type { GlobalConfig, ServiceConfig } from './types.js';
 import {
@@ -71,6 +72,14 @@ function setVerifyLevel(s: ServiceConfig, value: string): void {
     verifyChain: level >= 1 && level <= 3,
     verifyPeer: level >= 3,
   };
+}
+
+/** `socket = a|l|r:OPTION=VALUE`: kept when Node.js can set it, else warned about naming the line. */
+function socketOption(ctx: OptionContext, value: string): void {
+  const line = parseSocketOption(value);
+  const why = unsupportedSocketOption(line);
+  if (why) ctx.warn(why);
+  else ctx.service.socketOptions.push(line);
 }
 
 const endpoint = (value: string): string => {
@@ -162,21 +171,16 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
       service: warnOnly(notYet('setgid in a section (the group of a Unix accept socket)')),
     },
   ],
-  [
-    'socket',
-    {
-      scope: 'both',
-      global: warnOnly(`${notYet('socket')}: the option is not set`),
-      service: warnOnly(`${notYet('socket')}: the option is not set`),
-    },
-  ],
+  // In the global part a default for every later section, as the other service-level options.
+  ['socket', { scope: 'both', global: socketOption, service: socketOption }],
   // ---- service level
   ['accept', svc((ctx, v) => void ctx.service.accept.push(endpoint(v)))],
+  ['acceptproxy', svc((ctx, v) => void (ctx.service.acceptProxy = parseBoolean(v)))],
   ['caengine', svc(refuse('CAengine'))],
   ['capath', svc((ctx, v) => void (ctx.service.caPath = v))],
   ['cafile', svc((ctx, v) => void (ctx.service.caFile = v))],
   ['cert', svc((ctx, v) => void (ctx.service.cert = v))],
-  ['checkemail', svc(refuse('checkEmail'))],
+  ['checkemail', svc((ctx, v) => void ctx.service.checkEmail.push(v))],
   ['checkhost', svc((ctx, v) => void ctx.service.checkHost.push(v))],
   ['checkip', svc((ctx, v) => void ctx.service.checkIP.push(v))],
   ['ciphers', svc((ctx, v) => void (ctx.service.ciphers = v))],
@@ -184,7 +188,7 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
   ['client', svc((ctx, v) => void (ctx.service.client = parseBoolean(v)))],
   ['config', svc(warnOnly(`${notYet('config (OpenSSL configuration commands)')}: not applied`))],
   ['connect', svc((ctx, v) => void ctx.service.connect.push(endpoint(v)))],
-  ['crlpath', svc(refuse('CRLpath'))],
+  ['crlpath', svc((ctx, v) => void (ctx.service.crlPath = v))],
   ['crlfile', svc((ctx, v) => void (ctx.service.crlFile = v))],
   ['curves', svc((ctx, v) => void (ctx.service.curves = v))],
   ['curve', svc((ctx, v) => void (ctx.service.curves = v))],
@@ -210,9 +214,9 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
     'logid',
     svc((ctx, v) => {
       const l = v.toLowerCase();
-      if (!['sequential', 'unique', 'thread', 'process'].includes(l))
+      if (l !== 'sequential' && l !== 'unique' && l !== 'thread' && l !== 'process')
         throw new OptionError('Invalid connection identifier type');
-      if (l !== 'sequential') ctx.warn(`${notYet(`logId = ${l}`)}: connection numbers are sequential`);
+      ctx.service.logId = l;
     }),
   ],
   ['ocsp', svc(refuse('OCSP'))],
@@ -347,10 +351,13 @@ export function defaultService(): ServiceConfig {
     checkHost: [],
     checkIP: [],
     checkEmail: [],
+    logId: 'sequential',
+    socketOptions: [],
     sni: undefined,
     rules: undefined,
     failover: 'prio',
     delay: false,
+    acceptProxy: false,
     protocol: undefined,
     protocolHost: undefined,
     protocolUsername: undefined,
@@ -384,6 +391,7 @@ export function copyService(s: ServiceConfig): ServiceConfig {
     checkHost: [...s.checkHost],
     checkIP: [...s.checkIP],
     checkEmail: [...s.checkEmail],
+    socketOptions: [...s.socketOptions],
   };
 }
 

@@ -111,6 +111,18 @@ const SSL_OPTIONS: ReadonlyMap<string, SslOption> = new Map<string, SslOption>([
   ].map((n): [string, SslOption] => [n, notInNode(n)]),
 ]);
 
+/**
+ * The names `options` accepts here (with an effect, or none as in stunnel), in the order
+ * `stunnel -options` lists them (by name, case and underscores aside).
+ */
+export function supportedSslOptionNames(): string[] {
+  const key = (n: string) => n.replace(/_/g, '').toUpperCase();
+  return [...SSL_OPTIONS]
+    .filter(([, v]) => typeof v === 'bigint')
+    .map(([name]) => name)
+    .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
 const BY_UPPER = new Map([...SSL_OPTIONS].map(([name, v]) => [name.toUpperCase(), [name, v] as const]));
 
 /**

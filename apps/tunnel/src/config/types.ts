@@ -1,6 +1,7 @@
 // The parsed form of an stunnel.conf: global options, and one ServiceConfig per [section] (or the
 // single inetd-mode service when the file has none).
 import type { SecureVersion } from 'node:tls';
+import type { SocketOptionLine } from './socket-values.js';
 
 /** Where an option was written: the file actually read (an included one for `include`), line, text. */
 export interface Where {
@@ -52,11 +53,17 @@ export interface ServiceConfig {
   checkHost: string[];
   checkIP: string[];
   checkEmail: string[];
+  /** `logId`: what connection log lines are tagged with (log-id.ts). */
+  logId: 'sequential' | 'unique' | 'thread' | 'process';
+  /** `socket` lines Node.js can honour (config/socket-values.ts), in file order. */
+  socketOptions: SocketOptionLine[];
   sni: string | undefined;
   /** `rules = FILE.cdb` (beyond stunnel): the absolute path of sslserver-style rules per client address. */
   rules: string | undefined;
   failover: 'rr' | 'prio';
   delay: boolean;
+  /** `acceptProxy = yes` (beyond stunnel): every connection begins with a PROXY header (v1 or v2). */
+  acceptProxy: boolean;
   protocol: string | undefined;
   protocolHost: string | undefined;
   protocolUsername: string | undefined;

@@ -16,6 +16,8 @@ const STUNNEL_PROTOCOLS = [
   'pgsql',
   'pop3',
   'proxy',
+  // Beyond stunnel: the PROXY v2 header (proxy-send.ts).
+  'proxy-v2',
   'smtp',
   'socks',
 ];
@@ -64,6 +66,8 @@ export function validateService(
   if (s.protocol !== undefined) {
     if (!STUNNEL_PROTOCOLS.includes(s.protocol)) fail('Protocol not supported');
     if (s.protocol === 'proxy' && s.client) fail("The 'proxy' protocol is not supported in the client mode");
+    if (s.protocol === 'proxy-v2' && s.client)
+      fail("The 'proxy-v2' protocol is not supported in the client mode");
     if (s.protocol === 'nntp' && !s.client) fail("The 'nntp' protocol is not supported in the server mode");
     if (s.protocol === 'connect' && s.client) {
       if (s.protocolHost === undefined) fail('protocolHost not specified');
@@ -77,8 +81,8 @@ export function validateService(
       // It is the EHLO name: a second word would be a second command.
       if (s.protocol === 'smtp' && s.protocolHost !== undefined && /[\s\x00-\x1f\x7f]/.test(s.protocolHost))
         fail('protocolHost must be one word with protocol = smtp (the EHLO name)');
-    } else if (!s.client && s.protocol === 'proxy') {
-      // The PROXY v1 header before the client's bytes (proxy-header.ts).
+    } else if (!s.client && (s.protocol === 'proxy' || s.protocol === 'proxy-v2')) {
+      // The PROXY v1 (v2: beyond stunnel) header before the client's bytes (proxy-send.ts).
     } else if (!s.client && ['smtp', 'pop3', 'imap'].includes(s.protocol)) {
       // Served through @ucspi/starttls's server side, the backend's greeting passed on.
     } else {
@@ -103,11 +107,16 @@ export function validateService(
     });
   if (v.verifyPeer && s.caFile === undefined)
     fail('verifyPeer (verify = 3 or 4) with CApath alone is not supported by ucspi-tunnel yet: use CAfile');
-  if (s.crlPath !== undefined) fail('CRLpath is not supported by ucspi-tunnel yet');
   // The rules decide at accept time, in @ucspi/server's engine; inetd mode has no listener of its own.
   if (inetd && s.rules !== undefined)
     fail(
       'rules is not supported by ucspi-tunnel in inetd mode yet: use the rules of the server that runs it',
+    );
+  // acceptProxy (beyond stunnel): the engine reads the header before TLS, in server mode only.
+  if (s.acceptProxy && s.client) fail('acceptProxy is not supported in the client mode');
+  if (inetd && s.acceptProxy)
+    fail(
+      'acceptProxy is not supported by ucspi-tunnel in inetd mode yet: let the server that runs it read the header',
     );
 }
 
@@ -130,6 +139,11 @@ function checkSniSecondary(
   // The rules decide before any TLS work, with the primary's listener: a secondary cannot have others.
   if (s.rules !== undefined && s.rules !== primary!.rules)
     fail("rules in an SNI secondary must be the primary's: the rules decide before the server name is known");
+  // The same for acceptProxy: the header is read by the primary's listener, before TLS.
+  if (s.acceptProxy !== primary!.acceptProxy)
+    fail(
+      "acceptProxy in an SNI secondary must be the primary's: the header is read before the server name is known",
+    );
   // The STARTTLS dialogue happens before the handshake, with the primary's backend; stunnel then
   // ignores the secondary's connect. Not built here: refused rather than half honoured.
   if (primary!.protocol !== undefined || s.protocol !== undefined)

@@ -1,8 +1,51 @@
-// The PROXY protocol's version 2 header (HAProxy's proxy-protocol.txt, section 2.2), as a proxy
-// sends it to its backend: the binary form, with the TLVs HAProxy's `send-proxy-v2-ssl` adds.
+// The PROXY protocol's headers as a proxy sends them to its backend (HAProxy's proxy-protocol.txt):
+// version 1, one line of text (section 2.1), and version 2, the binary form (section 2.2) with the
+// TLVs HAProxy's `send-proxy-v2-ssl` adds.
 import { isIPv4, isIPv6 } from 'node:net';
 import { crc32c } from './crc32c.js';
 import { PROXY_V2_SIGNATURE, type ProxyEndpoint, type ProxySsl } from './header.js';
+
+/**
+ * The version 1 header, `PROXY TCP4 SRC DST SPORT DPORT` and CRLF (`TCP6` for IPv6), for a
+ * connection from `source` (the client: getpeername of the accepted socket) to `destination` (the
+ * address it connected to: getsockname). An IPv4 client of a dual-stack listener (`::ffff:1.2.3.4`
+ * on both ends) is written as TCP4 with plain IPv4 addresses, as a listener bound to IPv4 alone
+ * would see it; an IPv6 zone (`%eth0`) is dropped, the header has no room for it. At most
+ * PROXY_V1_MAX bytes. Throws a RangeError for an address that is not an IP address, ends of
+ * different families, or a port outside 0-65535.
+ */
+export function proxyV1Header(source: ProxyEndpoint, destination: ProxyEndpoint): string {
+  let src = v4Unmapped(source.ip);
+  let dst = v4Unmapped(destination.ip);
+  let family: 'TCP4' | 'TCP6';
+  if (isIPv4(src) && isIPv4(dst)) family = 'TCP4';
+  else if (isIPv6(withoutZone(source.ip)) && isIPv6(withoutZone(destination.ip))) {
+    // Both IPv6 (a mapped address facing a real IPv6 one keeps its IPv6 form).
+    family = 'TCP6';
+    src = withoutZone(source.ip);
+    dst = withoutZone(destination.ip);
+  } else {
+    throw new RangeError(
+      `PROXY header: ${JSON.stringify(source.ip)} and ${JSON.stringify(destination.ip)} are not two IPv4 or two IPv6 addresses`,
+    );
+  }
+  return `PROXY ${family} ${src} ${dst} ${v1Port(source.port)} ${v1Port(destination.port)}\r\n`;
+}
+
+function v1Port(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new RangeError(`PROXY header: bad port ${n}`);
+  return n;
+}
+
+function withoutZone(ip: string): string {
+  const percent = ip.indexOf('%');
+  return percent < 0 ? ip : ip.slice(0, percent);
+}
+
+function v4Unmapped(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m?.[1] !== undefined && isIPv4(m[1]) ? m[1] : ip;
+}
 
 /** What a v2 header carries besides the addresses. */
 export interface ProxyV2Extras {

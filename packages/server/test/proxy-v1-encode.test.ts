@@ -1,5 +1,7 @@
+// The PROXY v1 encoder (a proxy's side): the line for each address family, the limits, what it
+// refuses, and a round trip through the parser (what proxyV1Header writes, parseProxyHeader reads).
 import { describe, expect, it } from 'vitest';
-import { PROXY_V1_MAX_LENGTH, proxyV1Header } from './proxy-header.js';
+import { PROXY_V1_MAX, parseProxyHeader, proxyV1Header } from '../src/index.js';
 
 describe('proxyV1Header', () => {
   it('IPv4: TCP4, source then destination, ports last, CRLF', () => {
@@ -28,7 +30,7 @@ describe('proxyV1Header', () => {
   it('the longest header fits the specification limit', () => {
     const ip = 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
     const h = proxyV1Header({ ip, port: 65535 }, { ip, port: 65535 });
-    expect(h.length).toBe(PROXY_V1_MAX_LENGTH - 3);
+    expect(h.length).toBe(PROXY_V1_MAX - 3);
   });
   it.each([
     ['', '127.0.0.1'],
@@ -40,5 +42,28 @@ describe('proxyV1Header', () => {
   });
   it.each([-1, 65536, 1.5, Number.NaN])('refuses port %s', (port) => {
     expect(() => proxyV1Header({ ip: '127.0.0.1', port }, { ip: '127.0.0.1', port: 1 })).toThrow(/bad port/);
+  });
+});
+
+describe('proxyV1Header then parseProxyHeader', () => {
+  it.each([
+    ['tcp4', { ip: '192.0.2.1', port: 56324 }, { ip: '198.51.100.7', port: 443 }],
+    ['tcp4', { ip: '0.0.0.0', port: 0 }, { ip: '255.255.255.255', port: 65535 }],
+    ['tcp6', { ip: '2001:db8::1', port: 1 }, { ip: '::1', port: 65535 }],
+    ['tcp6', { ip: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', port: 65535 }, { ip: '::', port: 0 }],
+  ] as const)('%s %j -> %j reads back the same endpoints and length', (family, source, destination) => {
+    const line = proxyV1Header(source, destination);
+    const bytes = Buffer.from(`${line}first byte of the client`, 'latin1');
+    const r = parseProxyHeader(bytes);
+    expect(r?.length).toBe(line.length);
+    expect(r?.header).toMatchObject({ version: 1, proxied: true, family, source, destination });
+  });
+  it('a dual-stack IPv4 client reads back as plain IPv4', () => {
+    const line = proxyV1Header({ ip: '::ffff:127.0.0.1', port: 7 }, { ip: '::ffff:127.0.0.2', port: 8 });
+    expect(parseProxyHeader(Buffer.from(line))?.header).toMatchObject({
+      family: 'tcp4',
+      source: { ip: '127.0.0.1', port: 7 },
+      destination: { ip: '127.0.0.2', port: 8 },
+    });
   });
 });
