@@ -1,8 +1,9 @@
 // Helpers shared by the benchmarks: free ports, waiting for a listener, /proc CPU times and Pss,
 // medians, starting and stopping the servers under test.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -99,4 +100,33 @@ export function pssTree(pid) {
   };
   walk(pid);
   return { self: pss(pid), children: kids };
+}
+
+/**
+ * A self-signed RSA-2048 certificate for 127.0.0.1 (openssl req, valid 2 days) in `dir`: the one
+ * every TLS bench serves. Returns the paths of the certificate and its key.
+ */
+export function selfSignedCert(dir) {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
 }

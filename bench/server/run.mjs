@@ -9,7 +9,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuOf, freePort, median, sleep, waitPort } from '../lib.mjs';
+import {
+  cpuOf,
+  freePort,
+  median,
+  pssTree,
+  selfSignedCert,
+  sleep,
+  stopProcess as stop,
+  waitPort,
+} from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -36,44 +45,6 @@ function start(cmd, args, env = {}) {
   p.errText = () => err;
   procs.push(p);
   return p;
-}
-function stop(p) {
-  return new Promise((r) => {
-    if (p.exitCode !== null || p.signalCode !== null) return r();
-    p.once('exit', r);
-    p.kill('SIGTERM');
-    setTimeout(() => p.kill('SIGKILL'), 2000);
-  });
-}
-
-/** Pss (KiB) of pid itself (`self`) and of all its descendants (`children`). */
-function pssTree(pid) {
-  const children = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(d));
-    } catch {}
-  }
-  const pss = (p) => {
-    try {
-      return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
-  };
-  let kids = 0;
-  const walk = (p) => {
-    for (const c of children.get(p) ?? []) {
-      kids += pss(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return { self: pss(pid), children: kids };
 }
 
 // Connections and bulk data come from a C client (load.c, OpenSSL): a Node.js client spends about
@@ -183,27 +154,7 @@ function medians(name, runs) {
   return m;
 }
 
-const cert = join(dir, 'cert.pem');
-const key = join(dir, 'key.pem');
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ],
-  { stdio: 'ignore' },
-);
+const { cert, key } = selfSignedCert(dir);
 const cat = execFileSync('sh', ['-c', 'command -v cat']).toString().trim();
 const stunnelConf = async (service) => {
   const port = await freePort();

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuOf, freePort, median, waitPort } from '../lib.mjs';
+import { cpuOf, freePort, median, selfSignedCert, waitPort } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -14,28 +14,8 @@ const N = Number(process.env.BENCH_HANDSHAKES ?? 1000);
 const dir = mkdtempSync(join(tmpdir(), 'tls-bench-'));
 const procs = [];
 
-const cert = join(dir, 'cert.pem');
-const key = join(dir, 'key.pem');
+const { cert, key } = selfSignedCert(dir);
 try {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
   const servers = {
     '@ucspi/tls (node:tls)': (port) =>
       spawn(process.execPath, [join(here, 'server.mjs'), cert, key, String(port)], { stdio: 'ignore' }),

@@ -20,7 +20,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuOf, freePort, median, sleep, startProcess, stopProcess, waitPort } from '../lib.mjs';
+import {
+  cpuOf,
+  freePort,
+  median,
+  selfSignedCert,
+  sleep,
+  startProcess,
+  stopProcess,
+  waitPort,
+} from '../lib.mjs';
 import { idleMemory, load } from './measure.mjs';
 import { section } from './report.mjs';
 
@@ -55,27 +64,7 @@ const loadBin = join(dir, 'load');
 const echoBin = join(dir, 'echo');
 execFileSync('cc', ['-O2', '-o', loadBin, join(here, '../server/load.c'), '-lssl', '-lcrypto', '-lpthread']);
 execFileSync('cc', ['-O2', '-o', echoBin, join(here, 'echo.c')]);
-const cert = join(dir, 'cert.pem');
-const key = join(dir, 'key.pem');
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ],
-  { stdio: 'ignore' },
-);
+const { cert, key } = selfSignedCert(dir);
 const cat = execFileSync('sh', ['-c', 'command -v cat']).toString().trim();
 
 /** The one configuration file both tunnels read. */

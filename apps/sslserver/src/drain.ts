@@ -1,7 +1,7 @@
 // The end of a run: the first TERM drains (the port refuses at once, connections in progress
 // finish until DRAINTIMEOUT), a second TERM ends what is left at once.
 import type { UcspiServer } from '@ucspi/server';
-import { FatalError } from './tls-setup.js';
+import { secondsSetting } from './tls-setup.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -13,11 +13,7 @@ type Env = Record<string, string | undefined>;
  * visibly. Anything but a whole number is a configuration error (exit 100).
  */
 export function drainTimeoutMs(env: Env): number {
-  const v = env.DRAINTIMEOUT;
-  if (v === undefined || v === '') return 25_000;
-  if (!/^\d+$/.test(v))
-    throw new FatalError(`DRAINTIMEOUT must be a whole number of seconds, not ${v}`, false);
-  return Number(v) * 1000;
+  return secondsSetting(env, 'DRAINTIMEOUT', 25);
 }
 
 /** Drain `server` within `deadlineMs`; `endNow` (a second TERM) ends the rest at once. */

@@ -92,11 +92,6 @@ export function jailSettings(opts: ServerOptions, env: Env): JailSettings | unde
 }
 
 /**
- * CLOSETIMEOUT: seconds to wait, once the program's output has ended and the end (close_notify)
- * has been sent, for a silent client to end its side; 0 waits until -w. Default 60, as stunnel's
- * TIMEOUTclose.
- */
-/**
  * PROXYPROTO: 1, every connection begins with a PROXY header (v1 or v2) from a load balancer;
  * unset, empty or 0: none is expected (the default). Anything else is a configuration error.
  */
@@ -107,10 +102,22 @@ export function proxyProtocol(env: Env): boolean {
   throw new FatalError(`PROXYPROTO must be 0 or 1, not ${v}`, false);
 }
 
-export function closeTimeoutMs(env: Env): number {
-  const v = env.CLOSETIMEOUT;
-  if (v === undefined || v === '') return 60_000;
-  if (!/^\d+$/.test(v))
-    throw new FatalError(`CLOSETIMEOUT must be a whole number of seconds, not ${v}`, false);
+/**
+ * A setting in whole seconds from the environment, in ms: `defaultSeconds` when unset or empty;
+ * anything but a whole number is a configuration error (exit 100) naming the variable.
+ */
+export function secondsSetting(env: Env, name: string, defaultSeconds: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return defaultSeconds * 1000;
+  if (!/^\d+$/.test(v)) throw new FatalError(`${name} must be a whole number of seconds, not ${v}`, false);
   return Number(v) * 1000;
+}
+
+/**
+ * CLOSETIMEOUT: seconds to wait, once the program's output has ended and the end (close_notify)
+ * has been sent, for a silent client to end its side; 0 waits until -w. Default 60, as stunnel's
+ * TIMEOUTclose.
+ */
+export function closeTimeoutMs(env: Env): number {
+  return secondsSetting(env, 'CLOSETIMEOUT', 60);
 }

@@ -1,12 +1,12 @@
 // Helpers of ticket-keys.test.ts: ticket key files and their rotation by rename, our sslserver,
 // openssl s_client sessions saved and offered, and HAProxy round robin in front of instances.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findTool, freePort, run, tempDir, waitUntil } from '@ucspi/testkit';
+import { freePort, run, startHaproxy, tempDir } from '@ucspi/testkit';
 import { expect } from 'vitest';
 import { type Running, startServer } from './_helpers.js';
 
@@ -112,36 +112,8 @@ export const RELOADED = /sslserver: info: ticket keys reloaded from /g;
 /** Debian's HAProxy, TCP mode, round robin with send-proxy-v2 over `backends`; its front port. */
 export async function roundRobin(backends: number[]): Promise<number> {
   const front = await freePort();
-  const cfg = fresh('haproxy.cfg');
   const servers = backends.map((port, i) => `  server s${i} 127.0.0.1:${port} send-proxy-v2`);
-  writeFileSync(
-    cfg,
-    [
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 30s',
-      '  timeout server 30s',
-      'listen front',
-      `  bind 127.0.0.1:${front}`,
-      '  balance roundrobin',
-      ...servers,
-      '',
-    ].join('\n'),
-  );
-  const proc = spawn(findTool('haproxy')!, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  balancers.push(proc);
-  let log = '';
-  proc.stderr?.on('data', (b: Buffer) => {
-    log += b.toString();
-  });
-  // Listening: seen in /proc/net/tcp rather than by connecting, which round robin would deal to a
-  // backend and so shift the turns.
-  const listening = `:${front.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
-  await waitUntil(
-    () => proc.exitCode !== null || readFileSync('/proc/net/tcp', 'utf8').includes(listening),
-  ).catch(() => undefined);
-  if (proc.exitCode !== null || !readFileSync('/proc/net/tcp', 'utf8').includes(listening))
-    throw new Error(`haproxy did not start: ${log}`);
+  const section = [`listen front\n  bind 127.0.0.1:${front}\n  balance roundrobin`, ...servers];
+  balancers.push(await startHaproxy(tmp.path, section, [front]));
   return front;
 }

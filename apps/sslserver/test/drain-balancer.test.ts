@@ -1,14 +1,12 @@
 // A rolling restart behind Debian's HAProxy (TCP mode, health checks, redispatch): one of two
 // sslservers is sent TERM during a stream of short TLS connections and while long ones are in
 // progress on it; no client sees an error and every byte comes back as sent.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { findTool, freePort, tempDir, toolAvailable } from '@ucspi/testkit';
+import { freePort, startHaproxy, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type Running, startServer, stopAll } from './_helpers.js';
 
@@ -36,49 +34,17 @@ function instance(name: string): Promise<Running> {
   );
 }
 
-/** Resolves once something accepts connections on 127.0.0.1:port (bounded). */
-async function portOpen(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect({ port, host: '127.0.0.1' });
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * HAProxy in front of `backends`: round robin, a TCP health check every 100 ms, and a refused
  * connection retried on the other server (`option redispatch 1`).
  */
 async function haproxy(backends: number[]): Promise<number> {
   const front = await freePort();
-  const cfg = join(tmp.path, `haproxy-${front}.cfg`);
-  writeFileSync(
-    cfg,
-    [
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 30s',
-      '  timeout server 30s',
-      '  retries 3',
-      '  option redispatch 1',
-      `listen front\n  bind 127.0.0.1:${front}\n  balance roundrobin`,
-      ...backends.map((p, i) => `  server s${i} 127.0.0.1:${p} check inter 100ms fall 1 rise 1`),
-      '',
-    ].join('\n'),
-  );
-  const proc = spawn(findTool('haproxy')!, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  balancers.push(proc);
-  await portOpen(front);
+  const section = [
+    `listen front\n  bind 127.0.0.1:${front}\n  balance roundrobin\n  retries 3\n  option redispatch 1`,
+    ...backends.map((p, i) => `  server s${i} 127.0.0.1:${p} check inter 100ms fall 1 rise 1`),
+  ];
+  balancers.push(await startHaproxy(tmp.path, section, [front]));
   return front;
 }
 

@@ -1,14 +1,13 @@
 // PROXYPROTO=1 behind Debian's HAProxy (TCP mode, send-proxy and send-proxy-v2): the program and
 // the log see the real client (connecting from 127.0.0.2), not the balancer; a connection without
 // a header is dropped with one line and the server goes on serving; a bad PROXYPROTO exits 100.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { findTool, freePort, run, tempDir, toolAvailable } from '@ucspi/testkit';
+import { freePort, run, startHaproxy, tempDir, toolAvailable } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type Running, startServer, stopAll } from './_helpers.js';
 
@@ -35,45 +34,15 @@ function startOurs(
   return startServer(process.execPath, [join(binDir, `${bin}.js`), ...args], env);
 }
 
-/** Resolves once something accepts connections on 127.0.0.1:port (bounded). */
-async function portOpen(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect({ port, host: '127.0.0.1' });
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** HAProxy in TCP mode: one front port per `send-proxy` flavour, each to `backendPort`. */
 async function haproxy(backendPort: number): Promise<{ v1: number; v2: number }> {
   const v1 = await freePort();
   const v2 = await freePort();
-  const cfg = join(tmp.path, `haproxy-${backendPort}.cfg`);
-  writeFileSync(
-    cfg,
-    [
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 30s',
-      '  timeout server 30s',
-      `listen one\n  bind 127.0.0.1:${v1}\n  server s 127.0.0.1:${backendPort} send-proxy`,
-      `listen two\n  bind 127.0.0.1:${v2}\n  server s 127.0.0.1:${backendPort} send-proxy-v2`,
-      '',
-    ].join('\n'),
-  );
-  const proc = spawn(findTool('haproxy')!, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  balancers.push(proc);
-  await Promise.all([portOpen(v1), portOpen(v2)]);
+  const sections = [
+    `listen one\n  bind 127.0.0.1:${v1}\n  server s 127.0.0.1:${backendPort} send-proxy`,
+    `listen two\n  bind 127.0.0.1:${v2}\n  server s 127.0.0.1:${backendPort} send-proxy-v2`,
+  ];
+  balancers.push(await startHaproxy(tmp.path, sections, [v1, v2]));
   return { v1, v2 };
 }
 
@@ -95,8 +64,8 @@ function client(port: number, tls: boolean, input: string): Promise<string> {
   });
 }
 
-// biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
 const report =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
   'echo "$PROTO ${SSLREMOTEIP:-$TCPREMOTEIP} ${SSLLOCALPORT:-$TCPLOCALPORT} $PROXYVERSION $PROXYPEERIP"; cat';
 
 describe.runIf(toolAvailable('haproxy'))('PROXYPROTO=1 behind HAProxy', () => {

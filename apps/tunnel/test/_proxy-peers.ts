@@ -1,13 +1,11 @@
 // The peers of the PROXY protocol tests: a backend that parses the header it gets with
 // @ucspi/server's parser, a TLS client, and Debian's HAProxy in front of the tunnel.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { createServer, type Server, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { type ProxyHeader, parseProxyHeader } from '@ucspi/server';
-import { findTool, freePort, waitUntil } from '@ucspi/testkit';
+import { freePort, startHaproxy, waitUntil } from '@ucspi/testkit';
 
 /** The client's source address behind the balancer. */
 export const FROM_2 = { localAddress: '127.0.0.2' } as ConnectionOptions;
@@ -86,24 +84,6 @@ export async function tlsClient(
   return { reply, ...facts };
 }
 
-/** Resolves once something accepts connections on 127.0.0.1:port (bounded; HAProxy starting). */
-async function portOpen(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect({ port, host: '127.0.0.1' });
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** HAProxy in TCP mode in front of `backendPort`: one front port for send-proxy, one for v2. */
 export async function haproxy(
   dir: string,
@@ -112,22 +92,10 @@ export async function haproxy(
 ): Promise<{ v1: number; v2: number }> {
   const v1 = await freePort();
   const v2 = await freePort();
-  const cfg = join(dir, `haproxy-${backendPort}.cfg`);
-  writeFileSync(
-    cfg,
-    [
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 30s',
-      '  timeout server 30s',
-      `listen one\n  bind 127.0.0.1:${v1}\n  server s 127.0.0.1:${backendPort} send-proxy`,
-      `listen two\n  bind 127.0.0.1:${v2}\n  server s 127.0.0.1:${backendPort} send-proxy-v2`,
-      '',
-    ].join('\n'),
-  );
-  const proc = spawn(findTool('haproxy')!, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  balancers.push(proc);
-  await Promise.all([portOpen(v1), portOpen(v2)]);
+  const sections = [
+    `listen one\n  bind 127.0.0.1:${v1}\n  server s 127.0.0.1:${backendPort} send-proxy`,
+    `listen two\n  bind 127.0.0.1:${v2}\n  server s 127.0.0.1:${backendPort} send-proxy-v2`,
+  ];
+  balancers.push(await startHaproxy(dir, sections, [v1, v2]));
   return { v1, v2 };
 }

@@ -5,6 +5,9 @@
 // slot, its facts are looked up, the rules and the per-address limit decide, and the app's handler
 // (TLS, a program, a backend) serves it. Whatever way it ends, its slot is given back in one
 // `finally`, once.
+//
+// A little over 300 lines, on purpose: this is the one file where a connection's whole life reads
+// in order; the steps themselves (facts, admission, slots, PROXY header, drain) have modules of their own.
 import type { Socket } from 'node:net';
 import { createDnsClient, type DnsClient } from '@ucspi/dns';
 import { killIpOptions, type PausableListener } from '@ucspi/exec';

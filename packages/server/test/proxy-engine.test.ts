@@ -4,13 +4,14 @@
 // is closed with a `proxy` event, its slot given back, the server still serving.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect, createServer as netServer, type Socket } from 'node:net';
+import { connect, createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { compileRules } from '@ucspi/rules';
-import { createTestPki, tempDir } from '@ucspi/testkit';
+import { createTestPki, tempDir, waitUntil } from '@ucspi/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
+  type Connection,
   type ConnectionHandler,
   createServer,
   proxyV2Header,
@@ -61,6 +62,16 @@ function exchange(port: number, bytes: Buffer | string): Promise<string> {
     c.on('end', () => c.end());
     c.end(bytes);
   });
+}
+
+/** Bytes waiting in the receive queue of the 127.0.0.1 socket local:remote (/proc/net/tcp). */
+function receiveQueue(local: number, remote: number): number {
+  const hex = (port: number) => `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === hex(local) && f[2] === hex(remote)) return Number.parseInt(f[4]!.split(':')[1]!, 16);
+  }
+  return -1;
 }
 
 /** Answers with its facts and the first line the client sent after the header. */
@@ -160,6 +171,32 @@ describe('PROXYPROTO in the engine', () => {
     });
     expect(answer).toBe('tls from 198.51.100.20\n');
   }, 10_000);
+
+  it('bytes that come after the header wait in the kernel for the handler (a program given the descriptor gets them)', async () => {
+    let handed: (conn: Connection) => void = () => undefined;
+    const got = new Promise<Connection>((resolve) => {
+      handed = resolve;
+    });
+    const { server } = await start(async (conn) => {
+      handed(conn);
+      await once(conn.socket, 'close');
+    });
+    const c = connect({ port: server.port, host: '127.0.0.1' });
+    c.write('PROXY TCP4 192.0.2.7 198.51.100.1 1 2\r\n');
+    const conn = await got;
+    await new Promise((resolve) => c.write('later\n', resolve));
+    // In the server's receive queue, and still there after the event loop has polled the socket
+    // again: not read into the socket's buffer behind the handler's back.
+    await waitUntil(() => receiveQueue(conn.socket.localPort!, conn.socket.remotePort!) === 6, 5000);
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(receiveQueue(conn.socket.localPort!, conn.socket.remotePort!)).toBe(6);
+    expect(conn.socket.readableLength).toBe(0);
+    conn.socket.resume();
+    const [chunk] = (await once(conn.socket, 'data')) as [Buffer];
+    expect(chunk.toString()).toBe('later\n');
+    c.destroy();
+    conn.socket.destroy();
+  });
 
   it('no header, a bad one, one cut short or late: closed with a proxy event, nothing served, the next client served', async () => {
     let served = 0;

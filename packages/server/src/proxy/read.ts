@@ -3,6 +3,25 @@ import type { Socket } from 'node:net';
 import { type ProxyHeader, ProxyHeaderError, parseProxyHeader } from './header.js';
 
 /**
+ * Stop the socket's handle reading, as it is for an accepted socket with pauseOnConnect: pause()
+ * alone leaves libuv reading ahead into the stream's buffer (up to its high-water mark), where
+ * bytes that come after the header would be lost to a program given the descriptor itself
+ * (tcpserver, -n). The next resume() starts reading again.
+ */
+function stopHandle(socket: Socket): void {
+  const internals = socket as unknown as {
+    _handle?: { reading?: boolean; readStop?: () => number };
+    _readableState?: { reading: boolean };
+  };
+  const handle = internals._handle;
+  if (!handle?.readStop || !handle.reading) return;
+  handle.reading = false;
+  handle.readStop();
+  // The read the stream asked for will not be answered now: let the next resume() ask again.
+  if (internals._readableState) internals._readableState.reading = false;
+}
+
+/**
  * Read the PROXY header (v1 or v2) that must begin `socket`, within `timeoutMs`. Bytes that came
  * after the header in the same reads are put back (`unshift`) and the socket is left paused, so
  * that whoever reads next (a TLS socket wrapping it, a pump) starts right after the header.
@@ -11,15 +30,24 @@ import { type ProxyHeader, ProxyHeaderError, parseProxyHeader } from './header.j
 export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyHeader> {
   return new Promise<ProxyHeader>((resolve, reject) => {
     let received: Buffer = Buffer.alloc(0);
-    const done = (error: Error | undefined, header?: ProxyHeader) => {
+    const done = (error: Error | undefined, header?: ProxyHeader, rest?: Buffer) => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
       socket.off('error', onError);
       socket.pause();
-      if (error) reject(error);
-      else resolve(header!);
+      if (error) {
+        reject(error);
+        return;
+      }
+      if (rest && rest.length > 0) socket.unshift(rest);
+      // The stream restarts the handle's read-ahead within this tick; it is stopped once that has
+      // run (before the next poll can read anything), and only then is the socket handed on.
+      setImmediate(() => {
+        stopHandle(socket);
+        resolve(header!);
+      });
     };
     const onData = (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
@@ -30,10 +58,7 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Prox
         done(error as Error);
         return;
       }
-      if (!parsed) return;
-      const rest = received.subarray(parsed.length);
-      done(undefined, parsed.header);
-      if (rest.length > 0) socket.unshift(rest);
+      if (parsed) done(undefined, parsed.header, received.subarray(parsed.length));
     };
     const onEnd = () =>
       done(new ProxyHeaderError(received.length ? 'the header was cut short' : 'no PROXY header'));
