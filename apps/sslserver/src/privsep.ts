@@ -141,9 +141,13 @@ export async function startTlsHandler(
   return {
     accept(socket, options) {
       const id = nextId++;
+      // PROXYPROTO: bytes read with the header wait in this process's buffer; they go in the
+      // message (the handler puts them back in front of the descriptor's stream).
+      const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+      const preface = buffered ? { preface: buffered.toString('base64') } : {};
       const secure = new Promise<SecureResult>((resolve) => {
         secures.set(id, resolve);
-        sendHandle({ op: 'accept', id, ...options }, socket, () => {
+        sendHandle({ op: 'accept', id, ...options, ...preface }, socket, () => {
           secures.delete(id);
           resolve({ ok: false });
         });

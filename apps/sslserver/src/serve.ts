@@ -28,13 +28,6 @@ export async function serve(opts: ServerOptions, env: Env, io: ServerIo, log: Se
   const proxied = proxyProtocol(env);
   // TLSWORKERS=N: the TLS side in N handler processes (tls-workers.ts); tcpserver has no TLS.
   const workers = ssl ? tlsWorkers(env) : 0;
-  // The confined handler is sent the socket's descriptor: client bytes that came in the same
-  // read as the PROXY header would not go with it.
-  if (proxied && (jailed || workers > 0))
-    throw new FatalError(
-      'PROXYPROTO cannot be combined with SSL_CHROOT, SSL_UID, SSL_GID or TLSWORKERS yet',
-      false,
-    );
   if (ssl && env.MAXCONIP !== undefined && !/^\d+$/.test(env.MAXCONIP))
     throw new FatalError(`MAXCONIP must be a whole number, not ${env.MAXCONIP}`, false);
   // Once at start, with -v: programs start without the native spawner here, and what that costs.

@@ -60,6 +60,12 @@ export interface AcceptMessage {
   modSsl: boolean;
   /** Send the banner before the program's output (normal mode). */
   banner: boolean;
+  /**
+   * PROXYPROTO: client bytes that came in the same read as the PROXY header (base64). They were
+   * already taken off the socket, so they do not travel with its descriptor: the TLS socket gets
+   * them first.
+   */
+  preface?: string;
 }
 
 export type ToHandler =
@@ -140,6 +146,7 @@ async function handler(): Promise<void> {
     const serverTls = tls;
     socket.allowHalfOpen = true;
     socket.on('error', () => undefined);
+    if (msg.preface) socket.unshift(Buffer.from(msg.preface, 'base64'));
     const c: Conn = { raw: socket, banner: msg.banner };
     conns.set(msg.id, c);
     acceptTls(socket, serverTls, {

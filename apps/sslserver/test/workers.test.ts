@@ -2,6 +2,7 @@
 // with the fewest, while accepting, -c, MAXCONIP and the log stay in the server process.
 import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +124,49 @@ const exited = (s: Running) =>
     if (s.proc.exitCode !== null) resolve(s.proc.exitCode);
     else s.proc.once('exit', (c) => resolve(c));
   });
+
+/**
+ * A TLS client whose first bytes on the wire are `header` and its ClientHello in one write (the
+ * TLS socket runs over a stream of ours); sends `input`, half-closes and collects the answer.
+ */
+function proxiedTls(port: number, header: string, input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const raw = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let first = true;
+    const wire = new Duplex({
+      read() {
+        raw.resume();
+      },
+      write(chunk: Buffer, _enc, cb) {
+        const out = first ? Buffer.concat([Buffer.from(header, 'latin1'), chunk]) : chunk;
+        first = false;
+        raw.write(out, cb);
+      },
+      final(cb) {
+        raw.end(cb);
+      },
+    });
+    raw.on('data', (b: Buffer) => {
+      if (!wire.push(b)) raw.pause();
+    });
+    raw.on('end', () => wire.push(null));
+    raw.on('error', (err) => wire.destroy(err));
+    raw.on('connect', () => {
+      const c = tlsConnect({ socket: wire, rejectUnauthorized: false, allowHalfOpen: true } as ConnectionOptions);
+      let out = '';
+      c.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
+      c.on('error', reject);
+      c.on('close', () => raw.destroy());
+      c.on('end', () => {
+        c.end();
+        resolve(out);
+      });
+      c.once('secureConnect', () => c.end(input));
+    });
+  });
+}
 
 describe('sslserver with TLSWORKERS', () => {
   it('starts N handlers, names them with -v, and deals concurrent connections to both', async () => {
@@ -249,12 +293,23 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
     );
   });
 
-  it('PROXYPROTO with TLSWORKERS is refused: exit 100', async () => {
-    const r = await run(process.execPath, [ourBin, '127.0.0.1', '0', 'cat'], {
-      env: baseEnv({ TLSWORKERS: '2', PROXYPROTO: '1' }),
+  it.each([
+    ['TLSWORKERS=2', { TLSWORKERS: '2' }] as const,
+    // chroot needs root.
+    ...(process.getuid?.() === 0 ? [['SSL_CHROOT (one confined handler)', { SSL_CHROOT: '/' }] as const] : []),
+  ])('PROXYPROTO with %s: client bytes read with the header reach the handler first', async (_, extra) => {
+    const s = await startOurs(['127.0.0.1', '0', 'sh', '-c', 'echo "$SSLREMOTEIP $SSLREMOTEPORT"; cat'], {
+      PROXYPROTO: '1',
+      ...extra,
     });
-    expect(r.code).toBe(100);
-    expect(r.stderr.toString()).toContain('PROXYPROTO cannot be combined with');
+    // The header and the ClientHello in one write: both come in the server's first read.
+    const header = `PROXY TCP4 192.0.2.7 127.0.0.1 4711 ${s.port}\r\n`;
+    expect(await proxiedTls(s.port, header, 'after the header\n')).toBe('192.0.2.7 4711\nafter the header\n');
+    await s.waitLog(/^sslserver: pid \d+ from 192\.0\.2\.7$/m);
+    // A connection without a header is dropped before TLS; the next one is served.
+    expect(await proxiedTls(s.port, '', 'no header\n').catch(() => '')).toBe('');
+    await s.waitLog(/^sslserver: warning: dropping connection from 127\.0\.0\.1:\d+, bad PROXY header: /m);
+    expect(await proxiedTls(s.port, header, 'again\n')).toBe('192.0.2.7 4711\nagain\n');
   });
 
   it.runIf(process.getuid?.() === 0)(
