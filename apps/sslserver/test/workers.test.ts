@@ -2,8 +2,8 @@
 // with the fewest, while accepting, -c, MAXCONIP and the log stay in the server process.
 import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { run, tempDir, waitUntil } from '@ucspi/testkit';
@@ -152,7 +152,11 @@ function proxiedTls(port: number, header: string, input: string): Promise<string
     raw.on('end', () => wire.push(null));
     raw.on('error', (err) => wire.destroy(err));
     raw.on('connect', () => {
-      const c = tlsConnect({ socket: wire, rejectUnauthorized: false, allowHalfOpen: true } as ConnectionOptions);
+      const c = tlsConnect({
+        socket: wire,
+        rejectUnauthorized: false,
+        allowHalfOpen: true,
+      } as ConnectionOptions);
       let out = '';
       c.on('data', (b: Buffer) => {
         out += b.toString();
@@ -296,7 +300,9 @@ IFS= read -r l <&$SSLREADFD; printf 'got %s\\n' "$l" >&$SSLWRITEFD`;
   it.each([
     ['TLSWORKERS=2', { TLSWORKERS: '2' }] as const,
     // chroot needs root.
-    ...(process.getuid?.() === 0 ? [['SSL_CHROOT (one confined handler)', { SSL_CHROOT: '/' }] as const] : []),
+    ...(process.getuid?.() === 0
+      ? [['SSL_CHROOT (one confined handler)', { SSL_CHROOT: '/' }] as const]
+      : []),
   ])('PROXYPROTO with %s: client bytes read with the header reach the handler first', async (_, extra) => {
     const s = await startOurs(['127.0.0.1', '0', 'sh', '-c', 'echo "$SSLREMOTEIP $SSLREMOTEPORT"; cat'], {
       PROXYPROTO: '1',
