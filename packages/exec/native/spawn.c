@@ -11,6 +11,12 @@
 //
 // Exit statuses are collected by reap(), which the JavaScript side calls on SIGCHLD; it reaps only
 // the pids spawned here (libuv reaps its own children by pid, so both coexist).
+//
+// A program may also run on a new pseudo terminal (stunnel's `pty = yes`): openPty() opens the
+// master here, the child becomes a session leader whose controlling terminal is the slave, and
+// relayPty() copies between the master and two pipes on a thread of its own (libuv can only watch a
+// terminal with blocking writes, which would stall the event loop when the program does not read).
+// Only libc proper is used (posix_openpt, not openpty: glibc before 2.34 has that in libutil).
 #define _GNU_SOURCE
 // Node-API version 8 (Node.js 12.22, 14.17, 16 and later): every function used here is in version 1;
 // pinned so that one binary loads in every Node.js the package supports (the prebuilds in prebuilds/).
@@ -25,9 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +45,8 @@
 #define MAX_FDS 16
 #define FD_INHERIT (-1)
 #define FD_DEVNULL (-2)
+#define FD_TTY (-4) // the slave of the pseudo terminal named by child_args.tty
+#define TTY_NAME 128
 
 struct child_args {
   char **candidates; // paths to try, NULL-terminated (PATH search done by the caller)
@@ -42,7 +54,8 @@ struct child_args {
   char **envp;
   int fds[MAX_FDS]; // child fd i <- parent fd fds[i], or FD_INHERIT / FD_DEVNULL
   int nfds;
-  volatile int err; // execve's errno, written by the child before it exits 111
+  char tty[TTY_NAME]; // the slave's path when a slot is FD_TTY, else ""
+  volatile int err;   // execve's errno, written by the child before it exits 111
 };
 
 static int child_main(void *p) {
@@ -61,8 +74,29 @@ static int child_main(void *p) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
 
+  // A terminal of its own: a new session (so that the tunnel's own terminal, if it has one, is out
+  // of reach through /dev/tty), then the slave as its controlling terminal, as login and sshd do.
+  int tty = -1;
+  if (a->tty[0]) {
+    if (setsid() < 0) goto fail;
+    tty = open(a->tty, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty < 0) goto fail;
+    if (tty < a->nfds) {
+      // Above every slot number, as the sources are (see Spawn), so that no dup2 overwrites it.
+      int hi = fcntl(tty, F_DUPFD_CLOEXEC, a->nfds);
+      close(tty);
+      if (hi < 0) goto fail;
+      tty = hi;
+    }
+    if (ioctl(tty, TIOCSCTTY, 0) < 0) goto fail;
+  }
+
   for (int i = 0; i < a->nfds; i++) {
     int src = a->fds[i];
+    if (src == FD_TTY) {
+      if (tty < 0 || dup2(tty, i) < 0) goto fail;
+      continue;
+    }
     if (src == FD_INHERIT) {
       // The server's own descriptor of that number, kept across execve: Node.js marks fd 2
       // close-on-exec once process.stderr has been used when it is a file (the flag is this
@@ -263,13 +297,15 @@ static void spawn_complete(napi_env env, napi_status status, void *data) {
   free_work(env, w);
 }
 
-// spawn(candidates: string[], argv: string[], envp: string[], fds: number[], callback(pid, errno))
+// spawn(candidates: string[], argv: string[], envp: string[], fds: number[], callback(pid, errno),
+//       tty?: string)
 // The callback gets pid > 0 when the child exists (errno != 0 then means its execve failed and it
 // exits 111), or pid -1 when clone failed with errno. The descriptors in fds must stay open until
-// the callback runs.
+// the callback runs. With tty (a slave's path from openPty), the child starts a new session with
+// that terminal as its controlling terminal, and the slots FD_TTY get the terminal.
 static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5], name;
+  size_t argc = 6;
+  napi_value args[6], name;
   struct spawn_work *w = calloc(1, sizeof *w);
   if (!w) {
     napi_throw_error(env, "UCSPI_ERR_EXEC_NATIVE", "out of memory");
@@ -297,6 +333,20 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     CHECK(napi_get_element(env, args[3], i, &v));
     CHECK(napi_get_value_int32(env, v, &a->fds[i]));
   }
+  napi_valuetype ttytype = napi_undefined;
+  if (argc >= 6 && napi_typeof(env, args[5], &ttytype) == napi_ok && ttytype == napi_string) {
+    size_t len = 0;
+    CHECK(napi_get_value_string_utf8(env, args[5], a->tty, sizeof a->tty, &len));
+    if (len == 0 || len >= sizeof a->tty - 1) {
+      napi_throw_range_error(env, "UCSPI_ERR_EXEC_NATIVE", "bad terminal name");
+      goto out;
+    }
+  }
+  for (int i = 0; i < a->nfds; i++)
+    if (a->fds[i] == FD_TTY && !a->tty[0]) {
+      napi_throw_type_error(env, "UCSPI_ERR_EXEC_NATIVE", "a terminal slot without a terminal");
+      goto out;
+    }
   // The child gets copies made now, on this thread: the caller may close its own descriptors
   // (a peer's reset destroys a socket) before the threadpool gets to the clone, and a number could
   // be reused meanwhile. The copies are numbered nfds or above, so that no dup2 in the child
@@ -479,6 +529,189 @@ static napi_value KillIpOptions(napi_env env, napi_callback_info info) {
   return int_result(env, setsockopt(a[0], IPPROTO_IP, IP_OPTIONS, NULL, 0) < 0 ? errno : 0);
 }
 
+// connectDatagram(path) -> a descriptor, or -errno: a non-blocking, close-on-exec Unix datagram
+// socket connected to `path` (syslog's /dev/log; node:dgram has no AF_UNIX). Each write(2) on it
+// sends one datagram; a full receiver queue gives EAGAIN instead of blocking. Connected once, as
+// openlog(LOG_NDELAY) does, so that it keeps working after a chroot.
+static napi_value ConnectDatagram(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct sockaddr_un addr;
+  size_t plen = 0;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &plen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "connectDatagram(path)");
+    return NULL;
+  }
+  if (plen == 0 || plen >= sizeof addr.sun_path - 1) return int_result(env, -ENAMETOOLONG);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return int_result(env, -errno);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int e = errno;
+    close(fd);
+    return int_result(env, -e);
+  }
+  return int_result(env, fd);
+}
+
+// openPty() -> [masterFd, slavePath]: a new pseudo terminal, the master close-on-exec and not this
+// process's controlling terminal. Its settings are the kernel's defaults (echo, canonical input,
+// \n written as \r\n), as stunnel's openpty(..., NULL, NULL) leaves them; its window size is 0x0.
+static napi_value OpenPty(napi_env env, napi_callback_info info) {
+  (void)info;
+  char name[TTY_NAME];
+  int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) return throw_errno(env, "posix_openpt");
+  const char *what = "grantpt";
+  if (grantpt(m) < 0) goto fail;
+  what = "unlockpt";
+  if (unlockpt(m) < 0) goto fail;
+  what = "ptsname_r";
+  int r = ptsname_r(m, name, sizeof name);
+  if (r != 0) {
+    errno = r;
+    goto fail;
+  }
+  napi_value arr, fd, path;
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok || napi_create_int32(env, m, &fd) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &path) != napi_ok) {
+    close(m);
+    return NULL;
+  }
+  napi_set_element(env, arr, 0, fd);
+  napi_set_element(env, arr, 1, path);
+  return arr;
+fail:;
+  int e = errno;
+  close(m);
+  errno = e;
+  return throw_errno(env, what);
+}
+
+// ---- the terminal relay ----
+#define RELAY_BYTES (16 * 1024)
+
+struct pty_relay {
+  int master; // the terminal (the program's side is the slave)
+  int in;     // read end of the pipe JavaScript writes the program's input to
+  int out;    // write end of the pipe JavaScript reads the program's output from
+  char up[RELAY_BYTES], down[RELAY_BYTES];
+};
+
+static int retry(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+
+// One relay per terminal, on a thread of its own, every descriptor non-blocking, one buffer per
+// direction (a direction reads only once its buffer is passed on: the backpressure). It ends:
+// - when the terminal's output is over (read gives EIO once every slave descriptor is closed: the
+//   program and whatever it left on the terminal have exited) and passed on: `out` is closed, so
+//   JavaScript reads EOF, and `in` too (later writes fail with EPIPE);
+// - when `in` ends (the peer ended its side, or JavaScript closed its end): the terminal is hung up
+//   as stunnel closes it then (the program, whose controlling terminal it is, gets SIGHUP); what was
+//   already read from it is passed on, then `out` is closed;
+// - when JavaScript closed the read end of `out`.
+static void *relay_main(void *p) {
+  struct pty_relay *r = p;
+  size_t uplen = 0, upoff = 0, downlen = 0, downoff = 0;
+  int master_rd = 1, master_wr = 1, in_open = 1;
+  for (;;) {
+    if (!master_rd && downoff == downlen) break;
+    int want_read = master_rd && downoff == downlen;
+    int want_write = master_wr && upoff < uplen;
+    // A descriptor is polled only while something is wanted from it: a hung-up terminal or a
+    // closed pipe reports POLLHUP whatever the events, and would otherwise spin this loop.
+    struct pollfd f[3] = {
+        {want_read || want_write ? r->master : -1, (short)((want_read ? POLLIN : 0) | (want_write ? POLLOUT : 0)), 0},
+        {in_open && upoff == uplen ? r->in : -1, POLLIN, 0},
+        {downoff < downlen ? r->out : -1, POLLOUT, 0},
+    };
+    if (poll(f, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (f[0].revents && want_read) {
+      ssize_t n = read(r->master, r->down, sizeof r->down);
+      if (n > 0) {
+        downlen = (size_t)n;
+        downoff = 0;
+      } else if (n == 0 || !retry()) {
+        master_rd = 0; // EIO: no slave descriptor is open any more
+      }
+    }
+    if (f[0].revents && want_write) {
+      ssize_t n = write(r->master, r->up + upoff, uplen - upoff);
+      if (n > 0) upoff += (size_t)n;
+      else if (n < 0 && !retry()) master_wr = 0; // hung up: input dropped, output still read
+      if (!master_wr || upoff == uplen) upoff = uplen = 0;
+    }
+    if (f[1].revents) {
+      ssize_t n = read(r->in, r->up, sizeof r->up);
+      if (n > 0) {
+        uplen = master_wr ? (size_t)n : 0;
+        upoff = 0;
+      } else if (n == 0 || !retry()) {
+        in_open = 0;
+        if (master_rd || master_wr) {
+          close(r->master);
+          r->master = -1;
+          master_rd = master_wr = 0;
+        }
+      }
+    }
+    if (f[2].revents) {
+      ssize_t n = write(r->out, r->down + downoff, downlen - downoff);
+      if (n > 0) downoff += (size_t)n;
+      else if (n < 0 && !retry()) break; // nobody reads the output any more
+      if (downoff == downlen) downoff = downlen = 0;
+    }
+  }
+  if (r->master >= 0) close(r->master);
+  close(r->in);
+  close(r->out);
+  free(r);
+  return NULL;
+}
+
+// relayPty(master, in, out) -> errno (0 on success): start the relay; it owns the three
+// descriptors from then on (closed by it, also on failure).
+static napi_value RelayPty(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  int fds[3];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3) return NULL;
+  for (int i = 0; i < 3; i++)
+    if (napi_get_value_int32(env, args[i], &fds[i]) != napi_ok) return NULL;
+  struct pty_relay *r = malloc(sizeof *r);
+  int err = ENOMEM;
+  if (r) {
+    r->master = fds[0];
+    r->in = fds[1];
+    r->out = fds[2];
+    err = 0;
+    for (int i = 0; i < 3 && !err; i++) {
+      int fl = fcntl(fds[i], F_GETFL);
+      if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0) err = errno;
+    }
+  }
+  if (!err) {
+    // The thread starts with every signal blocked (it inherits this mask), so that SIGCHLD and the
+    // others are handled by Node.js's threads; sigprocmask for the reason given in spawn_execute.
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    err = pthread_create(&t, NULL, relay_main, r);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (!err) pthread_detach(t);
+  }
+  if (err) {
+    for (int i = 0; i < 3; i++) close(fds[i]);
+    free(r);
+  }
+  return int_result(env, err);
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -491,6 +724,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"dup", NULL, Dup, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, Chroot, NULL, NULL, NULL, napi_enumerable, NULL},
       {"killIpOptions", NULL, KillIpOptions, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openPty", NULL, OpenPty, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relayPty", NULL, RelayPty, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"connectDatagram", NULL, ConnectDatagram, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -18,6 +18,8 @@ export interface NativeBinding {
     envp: string[],
     fds: number[],
     callback: (pid: number, errno: number) => void,
+    /** A slave's path from openPty: the child's controlling terminal, given to the FD_TTY slots. */
+    tty?: string,
   ): void;
   /** [pid, rawWaitStatus, ...] of every exited child spawned here. */
   reap(): number[];
@@ -34,6 +36,15 @@ export interface NativeBinding {
   chroot(path: string): number;
   /** setsockopt(IP_OPTIONS, empty); errno, 0 on success. */
   killIpOptions(fd: number): number;
+  /** A new pseudo terminal: [master (close-on-exec), slave's path]; throws UCSPI_ERR_EXEC_SPAWN. */
+  openPty(): [number, string];
+  /**
+   * Relay between a terminal's master and two pipe ends (the read end of the program's input,
+   * the write end of its output) on a thread; it owns and closes the three. errno, 0 on success.
+   */
+  relayPty(master: number, input: number, output: number): number;
+  /** A non-blocking Unix datagram socket connected to `path` (syslog's /dev/log), or -errno. */
+  connectDatagram(path: string): number;
 }
 
 /**
@@ -48,6 +59,8 @@ export function handleFd(stream: object): number | undefined {
 /** Child descriptor slot values understood by the addon besides a parent descriptor. */
 export const FD_INHERIT = -1;
 export const FD_DEVNULL = -2;
+/** The slot gets the pseudo terminal named in spawn's last argument. */
+export const FD_TTY = -4;
 
 /** How the addon was looked for: the file loaded, or why none was. */
 export interface NativeLoad {

@@ -1,8 +1,9 @@
 export type { ClientProgOptions } from './client.js';
 export { CLIENT_PROG_FDS, spawnClientProg } from './client.js';
+export { canSendDatagrams, DatagramSender } from './datagram.js';
 export type { ExecErrorCode } from './errors.js';
 export { ExecError } from './errors.js';
-export type { HandOverRun, UcspiTlsRun } from './layouts.js';
+export type { HandOverRun, PtyOption, UcspiTlsRun } from './layouts.js';
 export { spawnHandOver, spawnOnSocket, spawnPumped, spawnUcspiTls, UCSPI_TLS_FDS } from './layouts.js';
 export type { PausableListener } from './listener.js';
 export { listenPausable } from './listener.js';
@@ -15,4 +16,4 @@ export type { PumpOptions } from './pump.js';
 export { PUMP_BUFFER_BYTES, pumpStreams } from './pump.js';
 export { type RelayOptions, type RelayResult, relayStreams } from './relay.js';
 export type { ChildRun, ExitStatus, ProgramSpec } from './spawn.js';
-export { nativeSpawn } from './spawn.js';
+export { canSpawnPty, nativeSpawn } from './spawn.js';

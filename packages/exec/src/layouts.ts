@@ -31,8 +31,10 @@ export async function spawnOnSocket(socket: Socket, spec: ProgramSpec): Promise<
 export async function spawnPumped(
   stream: Duplex,
   spec: ProgramSpec,
-  options: PumpOptions = {},
-): Promise<ChildRun & { readonly done: Promise<void> }> {
+  options: PumpOptions & PtyOption = {},
+): Promise<ChildRun & { readonly done: Promise<void>; readonly tty?: string }> {
+  const { pty, ...pumpOptions } = options;
+  if (pty) return spawnOnPty(stream, spec, pumpOptions);
   const { run, pipes } = await start(spec, ['in', 'out', spec.stderr ?? 'inherit']);
   const stdin = pipes[0]!;
   const stdout = pipes[1]!;
@@ -44,11 +46,41 @@ export async function spawnPumped(
       onIdleTimeout: () => run.kill('SIGTERM'),
       // A bulk transfer: larger pipes mean fewer wake-ups of the program and of the server.
       onPressure: (side) => growPipe(side === 'to' ? stdin : stdout),
-      ...options,
+      ...pumpOptions,
     },
     run.exited,
   );
   return Object.assign(run, { done });
+}
+
+/** {@link spawnPumped}'s `pty` option. */
+export interface PtyOption {
+  /**
+   * Run the program on a new pseudo terminal (stunnel's `pty = yes`): fd 0 and 1 are its slave, the
+   * program's controlling terminal in a session of its own; stderr as `spec.stderr` says. The
+   * terminal keeps the kernel's default settings (echo, canonical input, output \n as \r\n). The
+   * peer's EOF hangs the terminal up (the program gets SIGHUP); the program's end (every descriptor
+   * on the terminal closed) ends `stream` once its output is passed on. Native addon only: without
+   * it an `UCSPI_ERR_EXEC_SPAWN` error (see `canSpawnPty`).
+   */
+  pty?: boolean;
+}
+
+/** spawnPumped with `pty: true`: the terminal's master, relayed by the addon, pumped to `stream`. */
+async function spawnOnPty(
+  stream: Duplex,
+  spec: ProgramSpec,
+  options: PumpOptions,
+): Promise<ChildRun & { readonly done: Promise<void>; readonly tty: string }> {
+  const { run, tty } = await start(spec, ['pty', 'pty', spec.stderr ?? 'inherit']);
+  const done = pumpStreams(
+    stream,
+    tty!.output,
+    tty!.input,
+    { onIdleTimeout: () => run.kill('SIGTERM'), ...options },
+    run.exited,
+  );
+  return Object.assign(run, { done, tty: tty!.path });
 }
 
 /** The server's ends of the program's input and output, unread, from {@link spawnHandOver}. */

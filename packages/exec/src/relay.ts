@@ -20,6 +20,11 @@ export interface RelayOptions {
   closeTimeoutMs?: number;
   /** Bytes that may wait for a destination before its source is paused (default 256 KiB). */
   bufferBytes?: number;
+  /**
+   * Called when the relay gives up (`idle`, or a side failed: `error`), just before both sides are
+   * destroyed: the caller may end them its own way first (stunnel resets TCP connections then).
+   */
+  onAbort?: (reason: 'idle' | 'error') => void;
 }
 
 /** How a relay ended, and how many bytes went each way. */
@@ -57,6 +62,7 @@ export function relayStreams(a: Duplex, b: Duplex, options: RelayOptions = {}): 
       finished = true;
       if (idleTimer) clearTimeout(idleTimer);
       if (closeTimer) clearTimeout(closeTimer);
+      if (reason === 'idle' || reason === 'error') options.onAbort?.(reason);
       a.destroy();
       b.destroy();
       resolve({ ...count, reason, ...(error ? { error } : {}), ...(side ? { side } : {}) });

@@ -5,7 +5,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { FD_DEVNULL, FD_INHERIT, handleFd, listenForChildren, native, watchChild } from './_native.js';
+import {
+  FD_DEVNULL,
+  FD_INHERIT,
+  FD_TTY,
+  handleFd,
+  listenForChildren,
+  native,
+  watchChild,
+} from './_native.js';
 import { ExecError, systemError } from './errors.js';
 
 const spawnChannel = diagnostics.channel('ucspi:exec:spawn');
@@ -54,6 +62,9 @@ export interface ProgramSpec {
 /** True when programs are started by the native spawner rather than child_process.spawn. */
 export const nativeSpawn: boolean = native !== undefined;
 
+/** Whether a program can be run on a pseudo terminal (`pty: true`): the native addon is loaded. */
+export const canSpawnPty: boolean = native !== undefined;
+
 /** The platform's number for a signal name (os.constants.signals). */
 function signalNumber(signal: NodeJS.Signals): number {
   return (constants.signals as Record<string, number | undefined>)[signal] ?? 0;
@@ -63,15 +74,29 @@ function signalNumber(signal: NodeJS.Signals): number {
  * One descriptor of the program: a connection socket (given as is), a fresh channel whose other
  * end the server keeps (`'pipe'`: a bidirectional socketpair; `'in'`: a pipe the program reads;
  * `'out'`: a pipe the program writes), the server's own descriptor of that number (`'inherit'`),
- * /dev/null (`'ignore'`), or a descriptor number of the server.
+ * /dev/null (`'ignore'`), a descriptor number of the server, or the slave of a new pseudo terminal
+ * that becomes the program's controlling terminal in a session of its own (`'pty'`, native addon
+ * only; the server's side comes back as {@link Started.tty}).
  */
-export type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | number;
+export type Slot = Socket | 'pipe' | 'in' | 'out' | 'inherit' | 'ignore' | 'pty' | number;
 const isChannel = (slot: Slot) => slot === 'pipe' || slot === 'in' || slot === 'out';
 
 export interface Started {
   run: ChildRun;
   /** The server's end of each channel slot, by child descriptor number. */
   pipes: Array<Socket | undefined>;
+  /** The server's side of the terminal, when a slot is `'pty'`. */
+  tty?: TtyEnds;
+}
+
+/** The server's side of a program's pseudo terminal (relayed by a thread of the addon). */
+export interface TtyEnds {
+  /** The slave's path, such as /dev/pts/3. */
+  path: string;
+  /** What the program writes to its terminal (with the terminal's own echo and \r\n). EOF once it hung up. */
+  output: Socket;
+  /** What the program reads from its terminal; end() hangs the terminal up (the program gets SIGHUP). */
+  input: Socket;
 }
 
 /** The `NAME=value` list of an environment given either way. */
@@ -141,11 +166,30 @@ function startNative(
   }
   const childEnds: number[] = [];
   const serverEnds: number[] = [];
+  // The terminal: its master and the relay's pipe ends (theirs) go to the relay thread, ours to
+  // two sockets; until the relay starts, all of them are closed on failure.
+  const ttyRelay: number[] = [];
+  const ttyOurs: number[] = [];
+  let ttyPath: string | undefined;
   const closeAll = (list: number[]) => {
     for (const fd of list) n.close(fd);
   };
   const [file] = spec.argv as [string];
   try {
+    if (slots.includes('pty')) {
+      const [master, path] = n.openPty();
+      ttyRelay.push(master);
+      ttyPath = path;
+      const [inRead, inWrite] = n.pipe();
+      ttyRelay.push(inRead);
+      ttyOurs.push(inWrite);
+      const [outRead, outWrite] = n.pipe();
+      ttyRelay.push(outWrite);
+      ttyOurs.push(outRead);
+      slots.forEach((slot, i) => {
+        if (slot === 'pty') fds[i] = FD_TTY;
+      });
+    }
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
       if (!isChannel(slot)) continue;
@@ -169,9 +213,32 @@ function startNative(
           closeAll(childEnds);
           if (pid < 0) {
             closeAll(serverEnds);
+            closeAll(ttyRelay);
+            closeAll(ttyOurs);
             const err = systemError(errno, 'execve', file);
             reject(new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to fork: ${err.code}`, true, err));
             return;
+          }
+          let tty: TtyEnds | undefined;
+          if (ttyPath !== undefined) {
+            // The child has the slave open (or has exited): the relay may start reading.
+            const [master, inRead, outWrite] = ttyRelay as [number, number, number];
+            const failed = n.relayPty(master, inRead, outWrite);
+            const [inWrite, outRead] = ttyOurs as [number, number];
+            if (failed) {
+              closeAll(serverEnds);
+              closeAll(ttyOurs);
+              // The program lost its terminal (SIGHUP); it is still reaped.
+              watchChild(pid, () => {});
+              const err = systemError(failed, 'pthread_create', file);
+              reject(
+                new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to relay the terminal: ${err.code}`, true, err),
+              );
+              return;
+            }
+            const output = new Socket({ fd: outRead, readable: true, writable: false, allowHalfOpen: true });
+            const input = new Socket({ fd: inWrite, readable: false, writable: true, allowHalfOpen: true });
+            tty = { path: ttyPath, output, input };
           }
           const pipes: Array<Socket | undefined> = [];
           let k = 0;
@@ -204,13 +271,16 @@ function startNative(
               // Already gone: nothing to do.
             }
           };
-          resolve({ run: finishRun(pid, spec.argv, exited, kill), pipes });
+          resolve({ run: finishRun(pid, spec.argv, exited, kill), pipes, ...(tty ? { tty } : {}) });
         },
+        ttyPath,
       );
     });
   } catch (cause) {
     closeAll(serverEnds);
     closeAll(childEnds);
+    closeAll(ttyRelay);
+    closeAll(ttyOurs);
     throw new ExecError(
       'UCSPI_ERR_EXEC_SPAWN',
       `unable to run ${file}: ${(cause as Error).message}`,
@@ -265,6 +335,17 @@ export async function start(
 ): Promise<Started> {
   if (spec.argv[0] === undefined) {
     throw new ExecError('UCSPI_ERR_EXEC_SPAWN', 'no program given', false);
+  }
+  if (slots.includes('pty')) {
+    // No pseudo terminal without the addon: child_process cannot make one the program's.
+    const started = native && startNative(spec, slots, unread);
+    if (!started)
+      throw new ExecError(
+        'UCSPI_ERR_EXEC_SPAWN',
+        'a pseudo terminal (pty) needs the native addon of @ucspi/exec (Linux x64/arm64)',
+        false,
+      );
+    return started;
   }
   if (unread.length > 0) {
     // child_process starts reading its pipes at once: only the addon can leave them unread.
