@@ -26,6 +26,26 @@ export interface IdentQuery {
   timeoutMs: number;
   /** The ident server's port; 113 unless a test says otherwise. */
   port?: number;
+  /**
+   * A deadline of its own for the connection to the ident server, in ms; `timeoutMs` then counts
+   * from the connection, for the reply (stunnel's TIMEOUTconnect, then TIMEOUTbusy).
+   */
+  connectTimeoutMs?: number;
+}
+
+/** How one lookup went, for callers that report more than the answer (ucspi-tunnel's stunnel lines). */
+export interface IdentResult {
+  /** What {@link identLookup} resolves with. */
+  answer: string | undefined;
+  /** The reply as received up to its newline (latin1, the newline left out); undefined without one. */
+  line?: string;
+  /** Whether the connection to the ident server was made. */
+  connected: boolean;
+  /**
+   * `answered`; `timeout` (the whole deadline); `connect timeout` (connectTimeoutMs); `no complete
+   * reply` (EOF before the newline); `reply line too long`; or the socket error's code (`ECONNREFUSED`, ...).
+   */
+  outcome: string;
 }
 
 /** The longest answer kept, as remoteinfo.c stops once it holds more than 256 bytes. */
@@ -56,19 +76,30 @@ export function parseIdentReply(data: Buffer): string | undefined {
  * Ask the peer's ident server who owns the connection. Resolves with the answer (possibly empty),
  * or undefined when there is none; never rejects.
  */
-export function identLookup(q: IdentQuery): Promise<string | undefined> {
+export async function identLookup(q: IdentQuery): Promise<string | undefined> {
+  return (await identQuery(q)).answer;
+}
+
+/** {@link identLookup} with the details: the reply line and why there is no answer. Never rejects. */
+export function identQuery(q: IdentQuery): Promise<IdentResult> {
   return new Promise((resolve) => {
     const started = performance.now();
     let settled = false;
+    let connected = false;
+    let buffered = Buffer.alloc(0);
     const finish = (answer: string | undefined, why: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(connectTimer);
       socket.destroy();
       if (queryChannel.hasSubscribers)
         queryChannel.publish({ ...q, answer, outcome: why, ms: performance.now() - started });
       debug('ident %s:%d for %d , %d: %s', q.remoteIp, q.port ?? IDENT_PORT, q.remotePort, q.localPort, why);
-      resolve(answer);
+      const nl = buffered.indexOf(0x0a);
+      const line =
+        answer === undefined ? undefined : buffered.subarray(0, nl < 0 ? undefined : nl).toString('latin1');
+      resolve({ answer, connected, outcome: why, ...(line !== undefined ? { line } : {}) });
     };
     const socket = connect({
       host: q.remoteIp,
@@ -76,9 +107,20 @@ export function identLookup(q: IdentQuery): Promise<string | undefined> {
       localAddress: q.localIp,
       family: isIPv6(q.remoteIp) ? 6 : 4,
     });
-    const timer = setTimeout(() => finish(undefined, 'timeout'), q.timeoutMs);
-    let buffered = Buffer.alloc(0);
-    socket.on('connect', () => socket.write(`${q.remotePort} , ${q.localPort}\r\n`));
+    const onTimeout = () => finish(undefined, 'timeout');
+    let timer = q.connectTimeoutMs === undefined ? setTimeout(onTimeout, q.timeoutMs) : undefined;
+    const connectTimer =
+      q.connectTimeoutMs !== undefined
+        ? setTimeout(() => finish(undefined, 'connect timeout'), q.connectTimeoutMs)
+        : undefined;
+    socket.on('connect', () => {
+      connected = true;
+      if (connectTimer) {
+        clearTimeout(connectTimer);
+        timer = setTimeout(onTimeout, q.timeoutMs);
+      }
+      socket.write(`${q.remotePort} , ${q.localPort}\r\n`);
+    });
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       const answer = parseIdentReply(buffered);

@@ -1,2 +1,2 @@
-export type { IdentQuery } from './ident.js';
-export { IDENT_PORT, identLookup, parseIdentReply } from './ident.js';
+export type { IdentQuery, IdentResult } from './ident.js';
+export { IDENT_PORT, identLookup, identQuery, parseIdentReply } from './ident.js';

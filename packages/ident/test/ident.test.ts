@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { identLookup, parseIdentReply } from '../src/index.js';
+import { identLookup, identQuery, parseIdentReply } from '../src/index.js';
 
 describe('parseIdentReply (remoteinfo.c)', () => {
   it('takes what follows the third colon, without spaces, tabs or CRs', () => {
@@ -86,5 +86,40 @@ describe('identLookup', () => {
     server = undefined;
     // The port that the silent identd had is free again: connection refused.
     expect(await query(silent)).toBeUndefined();
+  });
+  it('identQuery gives the reply line and why there is no answer', async () => {
+    const q = {
+      remoteIp: '127.0.0.1',
+      remotePort: 40000,
+      localIp: '127.0.0.1',
+      localPort: 25,
+      timeoutMs: 2000,
+    };
+    const port = await identd((line) => `${line.trim()} : ERROR : NO-USER\r\n`);
+    expect(await identQuery({ ...q, port })).toEqual({
+      answer: '',
+      line: '40000 , 25 : ERROR : NO-USER\r',
+      connected: true,
+      outcome: 'answered',
+    });
+    server?.close();
+    server = undefined;
+    expect(await identQuery({ ...q, port })).toEqual({
+      answer: undefined,
+      connected: false,
+      outcome: 'ECONNREFUSED',
+    });
+    const silent = await identd(() => undefined);
+    expect(await identQuery({ ...q, port: silent, timeoutMs: 300 })).toMatchObject({
+      connected: true,
+      outcome: 'timeout',
+    });
+    // With a connect deadline, timeoutMs counts from the connection, for the reply.
+    const t0 = Date.now();
+    expect(await identQuery({ ...q, port: silent, connectTimeoutMs: 5000, timeoutMs: 300 })).toMatchObject({
+      connected: true,
+      outcome: 'timeout',
+    });
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 });

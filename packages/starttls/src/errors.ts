@@ -12,6 +12,10 @@ export const StartTlsErrorCodes = {
   REFUSED: 'UCSPI_ERR_STARTTLS_REFUSED',
   /** An HTTP proxy asked for authentication (407) or refused the credentials given. Permanent. */
   PROXY_AUTH: 'UCSPI_ERR_STARTTLS_PROXY_AUTH',
+  /** SMTP AUTH (the `auth` option): the server refused the credentials (535, or any reply but 235). Temporary for a 4xx. */
+  AUTH: 'UCSPI_ERR_STARTTLS_AUTH',
+  /** SMTP AUTH LOGIN: the server did not take up the mechanism (no 334 to `AUTH LOGIN`); nothing secret was sent. */
+  AUTH_MECHANISM: 'UCSPI_ERR_STARTTLS_AUTH_MECHANISM',
   /** The peer said something the protocol does not allow here (malformed reply, wrong packet). Permanent. */
   PROTOCOL: 'UCSPI_ERR_STARTTLS_PROTOCOL',
   /** A line (or a binary message) was longer than `maxLineLength`. Permanent. */

@@ -11,4 +11,4 @@ export {
   serverProtocols,
 } from './registry.js';
 export type { Handshake } from './starttls.js';
-export { startTlsClient, startTlsServer } from './starttls.js';
+export { afterTlsClient, startTlsClient, startTlsServer } from './starttls.js';

@@ -20,6 +20,14 @@ export interface StartTlsClientOptions {
   /** Password for HTTP CONNECT basic proxy authentication (never published in diagnostics). */
   password?: string;
   /**
+   * SMTP: log in after TLS (RFC 4954) with `username` and `password`, SASL PLAIN (RFC 4616, one
+   * `AUTH PLAIN` with the initial response) or LOGIN (two 334 challenges). Part of the after-TLS
+   * step, after the second EHLO, so it needs `afterTls` (or {@link afterTlsClient}). AUTH is sent
+   * whether or not the EHLO reply lists the mechanism (as stunnel does); a refusal rejects with
+   * UCSPI_ERR_STARTTLS_AUTH (LOGIN's first step: UCSPI_ERR_STARTTLS_AUTH_MECHANISM).
+   */
+  auth?: 'plain' | 'login';
+  /**
    * Called once with the server's greeting (its lines without line ends, as received) as soon as
    * the protocol has read it and found it positive (SMTP/LMTP/FTP 220, POP3 `+OK`, IMAP `* OK`,
    * NNTP 200/201), before the client sends anything. A tunnel passes it to its own plain client,

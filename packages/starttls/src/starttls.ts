@@ -44,14 +44,9 @@ export async function startTlsClient(
     tls = await handshake(socket);
     // Bytes the raw socket read after the go-ahead and before TLS took over its handle.
     refuseLeftover(proto.name, Buffer.alloc(0), socket, tls);
-    if (proto.afterTls && options.afterTls !== false) {
-      const after: Conversation = new Conversation(tls, 'client', proto.name, options, true);
-      conv = after;
-      await after.run((d) => (proto.afterTls as NonNullable<typeof proto.afterTls>)(d));
-      const rest = after.detach();
-      // Nothing read ahead: anything the server sent beyond the after-TLS reply goes back.
-      if (rest.length) tls.unshift(rest);
+    if (options.afterTls !== false) {
       conv = undefined;
+      await runAfterTls(tls, proto, options);
     }
     publishOutcome('done', { protocol: proto.name, side: 'client' });
     return tls;
@@ -59,6 +54,45 @@ export async function startTlsClient(
     conv?.detach();
     tls?.destroy();
     fail(name, 'client', socket, err);
+  }
+}
+
+/**
+ * Runs `protocol`'s client after-TLS step (SMTP: EHLO again, then AUTH with the `auth` option) on
+ * a TLS socket the caller already holds: for a caller that ran {@link startTlsClient} with
+ * `afterTls: false` and checks the server's certificate names before any credentials go out.
+ * Resolves with nothing read ahead; a protocol without an after-TLS step resolves at once. On
+ * failure (a {@link StartTlsError}) the socket is destroyed.
+ */
+export async function afterTlsClient(
+  tls: TLSSocket,
+  protocol: string | StartTlsProtocol,
+  options: StartTlsClientOptions = {},
+): Promise<void> {
+  const name = typeof protocol === 'string' ? protocol : protocol.name;
+  try {
+    checkOptions(name, options);
+    const proto = typeof protocol === 'string' ? await loadProtocol(protocol, 'client') : protocol;
+    await runAfterTls(tls, proto, options);
+  } catch (err) {
+    fail(name, 'client', tls, err);
+  }
+}
+
+async function runAfterTls(
+  tls: TLSSocket,
+  proto: StartTlsProtocol,
+  options: StartTlsClientOptions,
+): Promise<void> {
+  if (!proto.afterTls) return;
+  const step = proto.afterTls.bind(proto);
+  const after = new Conversation(tls, 'client', proto.name, options, true);
+  try {
+    await after.run((d) => step(d));
+  } finally {
+    // Nothing read ahead: anything the server sent beyond the after-TLS reply goes back.
+    const rest = after.detach();
+    if (rest.length) tls.unshift(rest);
   }
 }
 
@@ -102,7 +136,20 @@ export async function startTlsServer(
 }
 
 function checkOptions(name: string, options: StartTlsClientOptions & StartTlsServerOptions): void {
-  const { timeoutMs, maxLineLength, onGreeting, afterTls } = options;
+  const { timeoutMs, maxLineLength, onGreeting, afterTls, auth } = options as StartTlsClientOptions &
+    StartTlsServerOptions;
+  if (
+    auth !== undefined &&
+    ((auth !== 'plain' && auth !== 'login') ||
+      typeof options.username !== 'string' ||
+      typeof options.password !== 'string')
+  ) {
+    throw new StartTlsError(
+      StartTlsErrorCodes.BAD_OPTION,
+      `${name}: auth must be 'plain' or 'login', with username and password`,
+      { protocol: name },
+    );
+  }
   if (onGreeting !== undefined && typeof onGreeting !== 'function') {
     throw new StartTlsError(StartTlsErrorCodes.BAD_OPTION, `${name}: onGreeting must be a function`, {
       protocol: name,

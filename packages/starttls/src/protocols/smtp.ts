@@ -15,7 +15,10 @@ export const protocol: StartTlsProtocol = {
   name: 'smtp',
   defaultPort: 25,
   client: (d) => helloThenStartTls(d, 'EHLO'),
-  afterTls: (d) => helloAgain(d, 'EHLO'),
+  afterTls: async (d) => {
+    await helloAgain(d, 'EHLO');
+    if (d.options.auth !== undefined) await authenticate(d);
+  },
   server: serve,
 };
 
@@ -65,6 +68,42 @@ export async function helloAgain(d: Dialogue, hello: 'EHLO' | 'LHLO'): Promise<v
       temporary: reply.code < 500,
     });
   }
+}
+
+/**
+ * SMTP AUTH (RFC 4954) inside TLS with the `auth` mechanism: PLAIN's initial response (RFC 4616:
+ * NUL user NUL password) or LOGIN's two 334 challenges; 235 is success. Credentials are never shown
+ * in diagnostics.
+ */
+async function authenticate(d: Dialogue): Promise<void> {
+  const user = d.options.username ?? '';
+  const pass = d.options.password ?? '';
+  const b64 = (t: string) => Buffer.from(t, 'utf8').toString('base64');
+  const refused = (reply: { code: number; raw: string }, what: string): never =>
+    d.fail(StartTlsErrorCodes.AUTH, `${what}: ${show(reply.raw)}`, {
+      reply: reply.raw,
+      temporary: reply.code < 500,
+    });
+  if (d.options.auth === 'plain') {
+    d.writeLine(`AUTH PLAIN ${b64(`\0${user}\0${pass}`)}`, 'AUTH PLAIN <redacted>');
+    const done = await readReply(d);
+    if (done.code !== 235) refused(done, 'AUTH PLAIN refused');
+    return;
+  }
+  d.writeLine('AUTH LOGIN');
+  const first = await readReply(d);
+  if (first.code !== 334) {
+    d.fail(StartTlsErrorCodes.AUTH_MECHANISM, `AUTH LOGIN not taken up: ${show(first.raw)}`, {
+      reply: first.raw,
+      temporary: first.code < 500,
+    });
+  }
+  d.writeLine(b64(user), '<username>');
+  const second = await readReply(d);
+  if (second.code !== 334) refused(second, 'AUTH LOGIN refused the user name');
+  d.writeLine(b64(pass), '<redacted>');
+  const done = await readReply(d);
+  if (done.code !== 235) refused(done, 'AUTH LOGIN refused');
 }
 
 // Commands of a mail transaction, refused with 530 until TLS (RFC 3207 section 4).
