@@ -1,5 +1,7 @@
 export type { TestPki } from './ca.js';
 export { createTestPki, TEST_KEY_PASSWORD } from './ca.js';
+export type { DatagramReceiver } from './datagram.js';
+export { startDatagramReceiver } from './datagram.js';
 export type { Dnsmasq } from './dnsmasq.js';
 export { startDnsmasq } from './dnsmasq.js';
 export { startHaproxy } from './haproxy.js';
