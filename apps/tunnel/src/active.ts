@@ -1,16 +1,19 @@
-// The connections in progress, for USR2: stunnel 5 logs them at level 0 (so whatever `debug` says),
-// `Active connections:`, one `Active connection N: Service [NAME], ...` line each, then
-// `Listed N active connection(s)`. The byte counts of stunnel's lines are kept by the relay and
-// only known when a connection ends, so they are not listed here.
+// The connections in progress, for USR2: stunnel 5.68 logs them at level 0 (so whatever `debug`
+// says), `Active connections:`, one `Active connection N: Service [NAME], T byte(s) sent to TLS,
+// S byte(s) sent to socket` line each (the bytes relayed so far), then
+// `Listed N active connection(s)`.
 import { LOG, type TunnelLog } from './log.js';
+import type { Traffic } from './relay.js';
 
-/** Connection number -> its service's name, in the order they started. */
+/** Connection number -> its service's name and byte counts, in the order they started. */
 export class ActiveConnections {
-  readonly #open = new Map<number, string>();
+  readonly #open = new Map<number, { service: string; traffic: Traffic }>();
 
-  /** A connection started (accepted, or refused before any work). */
-  open(id: number, service: string): void {
-    this.#open.set(id, service);
+  /** A connection started (accepted, or refused before any work): its counts, for the relay to update. */
+  open(id: number, service: string): Traffic {
+    const traffic = { toTls: 0, toSocket: 0 };
+    this.#open.set(id, { service, traffic });
+    return traffic;
   }
 
   /** It ended. */
@@ -18,13 +21,22 @@ export class ActiveConnections {
     this.#open.delete(id);
   }
 
+  /** How many are in progress. */
+  get size(): number {
+    return this.#open.size;
+  }
+
   /** USR2: the list, in stunnel's words. */
   report(log: TunnelLog): void {
     log.write(LOG.emerg, 'ui', 'Active connections:');
     let n = 0;
     // The newest first, as stunnel 5.68 lists them (observed).
-    for (const service of [...this.#open.values()].reverse())
-      log.write(LOG.emerg, 'ui', `Active connection ${++n}: Service [${service}]`);
+    for (const { service, traffic } of [...this.#open.values()].reverse())
+      log.write(
+        LOG.emerg,
+        'ui',
+        `Active connection ${++n}: Service [${service}], ${traffic.toTls} byte(s) sent to TLS, ${traffic.toSocket} byte(s) sent to socket`,
+      );
     log.write(LOG.emerg, 'ui', `Listed ${n} active connection(s)`);
   }
 }

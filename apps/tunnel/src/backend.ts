@@ -6,18 +6,23 @@ import { LOG, safe, type TunnelLog } from './log.js';
 import type { RuntimeService } from './serve.js';
 import { connectFirst, errnoText, type Targets } from './targets.js';
 
-/** Connect to the first target that answers, or log why none did and resolve undefined. */
+/**
+ * Connect to the first target that answers, or log why none did and resolve undefined. `redirect`:
+ * the service's redirect targets instead of its `connect` ones (redirect.ts).
+ */
 export async function connectBackend(
   service: RuntimeService,
   id: number,
   log: TunnelLog,
+  redirect = false,
 ): Promise<Socket | undefined> {
   const s = service.config;
+  const lines = redirect ? s.redirect.map((l) => l.value) : s.connect;
   let order: Awaited<ReturnType<Targets['order']>>;
   try {
-    order = await service.targets!.order();
+    order = await (redirect ? service.redirectTargets : service.targets)!.order();
   } catch (err) {
-    log.write(LOG.err, id, `Error resolving "${s.connect.join(', ')}": ${safe((err as Error).message)}`);
+    log.write(LOG.err, id, `Error resolving "${lines.join(', ')}": ${safe((err as Error).message)}`);
     return undefined;
   }
   const socket = await connectFirst(order, s.timeoutConnect * 1000, s.local, (t, outcome) => {

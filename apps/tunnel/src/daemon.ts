@@ -5,14 +5,17 @@
 // established connections go on with the service they started with), USR1 reopens the log.
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { EnvBase } from '@ucspi/env';
-import { createServer, dropPrivileges, type UcspiServer } from '@ucspi/server';
+import { createServer, dropPrivileges, type PrivilegeDrop, type UcspiServer } from '@ucspi/server';
 import { badProxyLines } from './accept-proxy.js';
 import { ActiveConnections } from './active.js';
 import { refusalLines, rulesSettings } from './admission.js';
+import { jailedPaths } from './config/chroot.js';
 import type { ServiceConfig, TunnelConfig } from './config/types.js';
 import { splitHostPort } from './config/values.js';
-import { LOG, type TunnelLog } from './log.js';
+import { isLocalMode, LocalSession } from './local-mode.js';
+import { LOG, syslogSettings, type TunnelLog } from './log.js';
 import { connectionLabel } from './log-id.js';
+import { redirectTargets } from './redirect.js';
 import { type RuntimeService, type ServeContext, serveConnection } from './serve.js';
 import { linkSniSecondaries } from './sni.js';
 import { applyTuning, tuningFor } from './socket-options.js';
@@ -34,9 +37,11 @@ export async function prepareServices(config: TunnelConfig): Promise<RuntimeServ
   for (const s of config.services) {
     const label = config.inetd ? 'Inetd mode' : `Service [${s.name}]`;
     const r: RuntimeService = { config: s };
+    // chroot: CApath and CRLpath are inside the jail, also when read at start (config/chroot.ts).
+    const files = jailedPaths(s, config.globals.chroot);
     try {
-      if (s.client) r.clientTls = await clientSide(s);
-      else r.serverTls = await serverSide(s);
+      if (s.client) r.clientTls = await clientSide(files);
+      else r.serverTls = await serverSide(files);
     } catch (err) {
       // An OpenSSL setting's own message stands alone, as stunnel prints it.
       const reason = err instanceof StunnelTlsError ? err.message : `${label}: ${(err as Error).message}`;
@@ -51,6 +56,11 @@ export async function prepareServices(config: TunnelConfig): Promise<RuntimeServ
           `${label}: Cannot resolve connect target`,
         ]);
       }
+    }
+    if (s.redirect.length > 0) {
+      const made = await redirectTargets(s, label);
+      if (Array.isArray(made)) throw new ServiceSetupError(made);
+      r.redirectTargets = made;
     }
     out.push(r);
   }
@@ -72,11 +82,15 @@ interface Binding {
 /** The daemon of a standalone (sectioned) configuration. */
 export class Tunnel {
   #bindings = new Map<string, Binding>();
+  /** Every listener made, closed ones too: their connections in progress are drained on TERM. */
+  readonly #servers = new Set<UcspiServer>();
   #nextId = 0;
   /** The connections in progress (USR2 lists them). */
   readonly active = new ActiveConnections();
   #pidFile: string | undefined;
   readonly #ctx: ServeContext;
+  /** stunnel's local mode: the exec+connect sections running (local-mode.ts). */
+  readonly #local = new Set<LocalSession>();
 
   constructor(
     private config: TunnelConfig,
@@ -151,6 +165,7 @@ export class Tunnel {
         },
         onEvent: (e) => {
           if (e.type === 'warning') this.log.write(LOG.err, 'ui', `Service [${s.name}]: ${String(e.error)}`);
+          if (e.type === 'drain' && e.connections > 0) this.log.write(...drainLine(current().name, e));
           // Refused before the tunnel saw it: a connection number of its own, as in stunnel.
           const refused = refusalLines(e, current().name) ?? badProxyLines(e, current().name);
           if (refused) {
@@ -164,6 +179,7 @@ export class Tunnel {
     } catch (err) {
       throw new Error(`Binding service [${s.name}] to ${line}: ${(err as Error).message}`);
     }
+    this.#servers.add(server);
     this.log.write(LOG.info, 'ui', `Service [${s.name}] bound to ${server.host}:${server.port}`);
     const key = acceptKey(line);
     server.start(async (conn) => {
@@ -176,15 +192,30 @@ export class Tunnel {
       const config = binding.service.config;
       // logId: the lines of this connection show its number, a unique word or the pid (log-id.ts).
       this.log.label(id, connectionLabel(config.logId, id));
-      this.active.open(id, config.name);
+      const traffic = this.active.open(id, config.name);
       try {
-        await serveConnection(conn.socket, conn.info, binding.service, id, this.#ctx, conn.rulesEnv);
+        await serveConnection(conn.socket, conn.info, binding.service, id, this.#ctx, conn.rulesEnv, traffic);
       } finally {
         this.active.close(id);
         this.log.forget(id);
       }
     });
     return server;
+  }
+
+  /** Start every local-mode section (exec and connect, no accept), as stunnel's exec_connect_start. */
+  startLocal(services: RuntimeService[]): void {
+    for (const service of services) {
+      if (!isLocalMode(service.config)) continue;
+      const session = new LocalSession(service, {
+        log: this.log,
+        envBase: this.#ctx.envBase,
+        active: this.active,
+        nextId: () => this.#nextId++,
+      });
+      this.#local.add(session);
+      void session.done.then(() => this.#local.delete(session));
+    }
   }
 
   /** Write the pid file (after binding, as stunnel). */
@@ -199,6 +230,39 @@ export class Tunnel {
   stop(): void {
     for (const b of this.#bindings.values()) b.server.close();
     this.#bindings.clear();
+    this.#removePid();
+  }
+
+  /**
+   * TERM: every port refuses at once, the pid file goes; connections in progress may finish
+   * within `deadlineMs`, then the engine ends the rest visibly (a TCP reset, never a clean end a
+   * client could take for the whole stream). `endNow` (a second TERM) ends them at once.
+   */
+  async drain(deadlineMs: number, endNow: Promise<void>): Promise<{ draining: number; ended: number }> {
+    const servers = [...this.#servers];
+    const drains = servers.map((s) => s.drain(deadlineMs));
+    endNow.then(() => {
+      for (const s of servers) void s.drain(0);
+    });
+    this.#removePid();
+    // Local-mode programs get TERM, and their end ends their connections, within the same deadline.
+    const local = [...this.#local];
+    for (const l of local) l.terminate();
+    const cut = () => {
+      for (const l of local) l.cut();
+    };
+    const timer = local.length > 0 ? setTimeout(cut, deadlineMs) : undefined;
+    endNow.then(cut);
+    await Promise.all(local.map((l) => l.finished()));
+    clearTimeout(timer);
+    const results = await Promise.all(drains);
+    return {
+      draining: results.reduce((n, r) => n + r.draining, 0),
+      ended: results.reduce((n, r) => n + r.ended, 0),
+    };
+  }
+
+  #removePid(): void {
     if (this.#pidFile) {
       try {
         unlinkSync(this.#pidFile);
@@ -220,25 +284,44 @@ export class Tunnel {
       await this.bind(services);
     } catch (err) {
       // A configuration error's own first lines (why a secret is unreadable, ...) come first, as at start.
+      // A file that cannot be read (inside a chroot jail it is looked up in the jail): stunnel's words.
       const lines =
         err instanceof ServiceSetupError
           ? err.lines
-          : [...((err as { before?: readonly string[] }).before ?? []), (err as Error).message];
+          : (err as NodeJS.ErrnoException).syscall !== undefined
+            ? ['Cannot open configuration file', 'Configuration failed']
+            : [...((err as { before?: readonly string[] }).before ?? []), (err as Error).message];
       for (const l of lines) this.log.write(LOG.err, 'ui', l);
       this.log.write(LOG.err, 'ui', 'Failed to reload the configuration file');
       return false;
     }
     // Not re-applied on reload, as stunnel: chroot, foreground, pid, setuid, setgid.
     this.log.retarget(next.globals.output, next.globals.debugLevel);
+    this.log.setSyslog(syslogSettings(next.globals));
     for (const w of next.warnings) this.log.write(LOG.warning, 'ui', warningText(w));
     this.config = next;
     this.log.write(LOG.notice, 'ui', 'Configuration successful');
+    // As stunnel's reload: the local sessions running are not restarted any more (each goes on to
+    // its end), and the new configuration's local sections all start afresh.
+    for (const l of this.#local) l.stopRetrying();
+    this.startLocal(services);
     return true;
   }
 
   get current(): TunnelConfig {
     return this.config;
   }
+}
+
+/** TERM's drain, per listener with connections in progress (beyond stunnel, which cuts them). */
+function drainLine(
+  name: string,
+  e: { phase: 'start' | 'deadline' | 'now'; connections: number },
+): [number, string, string] {
+  const n = `${e.connections} connection(s)`;
+  if (e.phase === 'start') return [LOG.notice, 'ui', `Service [${name}]: waiting for ${n} in progress`];
+  const why = e.phase === 'deadline' ? 'drainTimeout reached' : 'signalled again';
+  return [LOG.warning, 'ui', `Service [${name}]: ${why}, resetting ${n}`];
 }
 
 /** A warning in stunnel's line form. */
@@ -251,6 +334,14 @@ export function warningText(w: {
 
 /** setuid/setgid: a name from the system's databases or a number. */
 export function dropTo(user: string | undefined, group: string | undefined): void {
+  dropPrivileges(userIds(user, group));
+}
+
+/**
+ * setuid/setgid as numbers, looked up now: before a chroot, as stunnel looks names up when it
+ * reads the configuration (inside the jail /etc/passwd is not there).
+ */
+export function userIds(user: string | undefined, group: string | undefined): PrivilegeDrop {
   const id = (file: string, name: string): number => {
     if (/^\d+$/.test(name)) return Number(name);
     for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -261,5 +352,5 @@ export function dropTo(user: string | undefined, group: string | undefined): voi
   };
   const gid = group !== undefined ? id('/etc/group', group) : undefined;
   const uid = user !== undefined ? id('/etc/passwd', user) : undefined;
-  dropPrivileges({ ...(gid !== undefined ? { gid } : {}), ...(uid !== undefined ? { uid } : {}) });
+  return { ...(gid !== undefined ? { gid } : {}), ...(uid !== undefined ? { uid } : {}) };
 }

@@ -4,11 +4,13 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { EnvBase } from '@ucspi/env';
+import { dropPrivileges } from '@ucspi/server';
+import { enterJail } from './chroot.js';
 import { ConfigError, parseConfig, sysText } from './config/parse.js';
-import type { TunnelConfig } from './config/types.js';
-import { dropTo, prepareServices, ServiceSetupError, Tunnel, warningText } from './daemon.js';
+import type { GlobalConfig, TunnelConfig } from './config/types.js';
+import { dropTo, prepareServices, ServiceSetupError, Tunnel, userIds, warningText } from './daemon.js';
 import { optionsListing, socketsListing } from './listings.js';
-import { LOG, startupLine, TunnelLog } from './log.js';
+import { LOG, startupLine, syslogSettings, TunnelLog } from './log.js';
 import { connectionLabel } from './log-id.js';
 import { serveConnection } from './serve.js';
 import { applyTuning, tuningFor } from './socket-options.js';
@@ -104,12 +106,13 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
   const g = config.globals;
   let log: TunnelLog;
   try {
-    log = new TunnelLog(g.debugLevel, io.stderr, g.output, g.logOverwrite);
+    log = new TunnelLog(g.debugLevel, io.stderr, g.output, g.logOverwrite, g.chroot !== undefined);
   } catch (err) {
     say(LOG.err, `Cannot open log file: ${g.output}: ${sysText(err)}`);
     say(LOG.err, 'Configuration failed');
     return 1;
   }
+  log.setSyslog(syslogSettings(g));
   log.write(
     LOG.notice,
     'ui',
@@ -120,15 +123,31 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
   log.write(LOG.notice, 'ui', `UTF-8 byte order mark ${config.bom ? 'detected' : 'not detected'}`);
   log.write(LOG.notice, 'ui', 'Configuration successful');
 
-  if (config.inetd) return inetd(config, log, services[0]!);
+  if (config.inetd) {
+    // stunnel chroots and drops privileges in inetd mode too (main_configure, before the mode).
+    try {
+      await confine(g, log);
+    } catch (err) {
+      log.write(LOG.err, 'ui', (err as Error).message);
+      log.close();
+      return 1;
+    }
+    return inetd(config, log, services[0]!);
+  }
 
   if (g.foreground === 'no')
     log.write(LOG.warning, 'ui', 'foreground = no: ucspi-tunnel does not fork; run it under a supervisor');
   const tunnel = new Tunnel(config, log);
   try {
     await tunnel.bind(services);
-    tunnel.writePid(g.pid);
-    if (g.setuid !== undefined || g.setgid !== undefined) dropTo(g.setuid, g.setgid);
+    if (g.chroot === undefined) {
+      tunnel.writePid(g.pid);
+      if (g.setuid !== undefined || g.setgid !== undefined) dropTo(g.setuid, g.setgid);
+    } else {
+      // stunnel's order (main_configure, then create_pid): the pid file and the log are inside.
+      await confine(g, log);
+      tunnel.writePid(g.pid);
+    }
   } catch (err) {
     log.write(LOG.err, 'ui', (err as Error).message);
     tunnel.stop();
@@ -136,17 +155,35 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
     return 1;
   }
   return new Promise<number>((resolve) => {
+    // Running until a signal stops it, as stunnel, also with nothing to listen on (only local-mode
+    // sections, whose session may have ended): signal handlers alone do not keep Node.js running.
+    const alive = setInterval(() => undefined, 2 ** 30);
     let reloading: Promise<unknown> = Promise.resolve();
+    // TERM/INT/QUIT: the ports refuse at once; connections in progress may finish within the
+    // (current) drainTimeout; a second signal ends them at once.
+    let again: () => void = () => undefined;
+    let stopping = false;
     const stop = () => {
+      if (stopping) {
+        again();
+        return;
+      }
+      stopping = true;
       log.write(LOG.notice, 'ui', 'Terminated');
-      tunnel.stop();
-      log.close();
-      resolve(0);
+      const endNow = new Promise<void>((r) => {
+        again = r;
+      });
+      void tunnel.drain(tunnel.current.globals.drainTimeout * 1000, endNow).then(() => {
+        clearInterval(alive);
+        log.close();
+        resolve(0);
+      });
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    process.once('SIGQUIT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGQUIT', stop);
     process.on('SIGHUP', () => {
+      if (stopping) return;
       log.write(LOG.notice, 'ui', 'Received signal 1; reloading configuration');
       reloading = reloading.then(() => tunnel.reload(load));
     });
@@ -159,9 +196,29 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
         io.stderr.write(`ucspi-tunnel: cannot reopen the log file: ${sysText(err)}\n`);
       }
     });
+    // stunnel's daemon_loop: the local-mode sections start, then connections are accepted.
+    tunnel.startLocal(services);
     log.write(LOG.info, 'ui', 'Accepting new connections');
     io.onReady?.();
   });
+}
+
+/**
+ * chroot (stunnel's change_root), then setgid and setuid (looked up before, outside the jail),
+ * then the deferred `output` opened inside the jail, as stunnel 5.68's main_configure.
+ */
+async function confine(g: GlobalConfig, log: TunnelLog): Promise<void> {
+  const ids = userIds(g.setuid, g.setgid);
+  if (g.chroot !== undefined) {
+    await enterJail(g.chroot);
+    log.write(LOG.notice, 'ui', `Switched to chroot directory: ${g.chroot}`);
+  }
+  dropPrivileges(ids);
+  try {
+    log.openOutput();
+  } catch (err) {
+    throw new Error(`Cannot open log file: ${g.output}: ${sysText(err)}`);
+  }
 }
 
 /** Inetd mode: the one connection is on descriptors 0 and 1 (a socket from inetd or tcpserver). */

@@ -3,25 +3,41 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { relayStreams } from '@ucspi/exec';
+import { abort } from './abort.js';
 import { LOG, safe, type TunnelLog } from './log.js';
 import { errnoText } from './targets.js';
 
-/** A service's TIMEOUTidle and TIMEOUTclose, in ms. */
+/** Bytes a connection has relayed so far (stunnel's counts, which USR2 lists while it runs). */
+export interface Traffic {
+  toTls: number;
+  toSocket: number;
+}
+
+/** A service's TIMEOUTidle and TIMEOUTclose, in ms, and where the connection's live counts go. */
 export interface RelayTimeouts {
   idleTimeoutMs: number;
   closeTimeoutMs: number;
+  traffic?: Traffic;
 }
 
 /** Logs `Connection closed|reset: N byte(s) sent to TLS, M byte(s) sent to socket`. */
 export type ClosedLog = (how: 'closed' | 'reset', toTls: number, toSocket: number) => void;
 
-/** `TLS accepted: ...` and the protocol and cipher suite, at LOG6 as stunnel. */
-export function logNegotiated(log: TunnelLog, id: number, tls: TLSSocket): void {
+/**
+ * `TLS accepted: ...` (server side) or `TLS connected: ...` (client side) and the protocol and
+ * cipher suite, at LOG6 as stunnel's client.c.
+ */
+export function logNegotiated(
+  log: TunnelLog,
+  id: number,
+  tls: TLSSocket,
+  side: 'accepted' | 'connected' = 'accepted',
+): void {
   if (!log.enabled(LOG.info)) return;
   log.write(
     LOG.info,
     id,
-    `TLS ${tls.isSessionReused() ? 'accepted: previous session reused' : 'accepted: new session negotiated'}`,
+    `TLS ${side}: ${tls.isSessionReused() ? 'previous session reused' : 'new session negotiated'}`,
   );
   const c = tls.getCipher();
   log.write(LOG.info, id, `${tls.getProtocol()} ciphersuite: ${c.standardName ?? c.name}`);
@@ -38,8 +54,28 @@ export async function relay(
   plain: Socket,
   timeouts: RelayTimeouts,
   closed: ClosedLog,
+  /** The TCP connections to reset when the relay gives up (TIMEOUTidle, a failed side): `reset = yes`. */
+  resets: readonly Socket[] = [],
 ): Promise<void> {
-  const r = await relayStreams(tls, plain, timeouts);
+  const done = relayStreams(tls, plain, {
+    idleTimeoutMs: timeouts.idleTimeoutMs,
+    closeTimeoutMs: timeouts.closeTimeoutMs,
+    onAbort: () => {
+      for (const s of resets) abort(s, true);
+    },
+  });
+  // Counted beside the relay's own listeners (added just after them, before any data can flow),
+  // as the relay counts: what was read from one side and handed to the other.
+  const t = timeouts.traffic;
+  if (t) {
+    tls.on('data', (b: Buffer) => {
+      t.toSocket += b.length;
+    });
+    plain.on('data', (b: Buffer) => {
+      t.toTls += b.length;
+    });
+  }
+  const r = await done;
   report(log, id, r.reason, r.error);
   closed(r.reason === 'end' ? 'closed' : 'reset', r.bToA, r.aToB);
 }

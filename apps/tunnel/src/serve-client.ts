@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { connectTls } from '@ucspi/tls';
+import { abort } from './abort.js';
 import { connectBackend } from './backend.js';
 import { ClientProtocolFailure, clientProtocol } from './client-protocol.js';
 import { LOG, safe, type TunnelLog } from './log.js';
@@ -21,7 +22,7 @@ export async function serveClient(
   const s = service.config;
   const backend = await connectBackend(service, id, log);
   if (!backend) {
-    socket.destroy();
+    abort(socket, s.reset);
     closed('reset', 0, 0);
     return;
   }
@@ -40,19 +41,19 @@ export async function serveClient(
     // protocol = connect, smtp, pop3, imap, nntp: the dialogue first (client-protocol.ts).
     tls =
       s.protocol !== undefined
-        ? await clientProtocol(backend, socket, s, handshake)
+        ? await clientProtocol(backend, socket, s, handshake, side.checkNames)
         : await handshake(backend);
   } catch (err) {
     if (err instanceof ClientProtocolFailure) {
       log.write(LOG.err, id, safe(err.logLine));
       // IMAP's client was told with a BYE and is closed cleanly, as stunnel does.
       if (err.told) socket.end();
-      else socket.destroy();
+      else abort(socket, s.reset);
       closed(err.told ? 'closed' : 'reset', 0, 0);
       return;
     }
     log.write(LOG.err, id, `SSL_connect: ${safe((err as Error).message)}`);
-    socket.destroy();
+    abort(socket, s.reset);
     closed('reset', 0, 0);
     return;
   }
@@ -60,12 +61,12 @@ export async function serveClient(
   if (mismatch) {
     log.write(LOG.warning, id, `Rejected by CERT at depth=0: ${mismatch}`);
     tls.destroy();
-    socket.destroy();
+    abort(socket, s.reset);
     closed('reset', 0, 0);
     return;
   }
-  logNegotiated(log, id, tls);
-  await relay(log, id, tls, socket, timeouts, closed);
+  logNegotiated(log, id, tls, 'connected');
+  await relay(log, id, tls, socket, timeouts, closed, s.reset ? [socket, backend] : []);
 }
 
 /** The host of a `HOST:PORT` target, brackets of an IPv6 address removed. */

@@ -5,11 +5,13 @@ import type { TLSSocket } from 'node:tls';
 import type { ConnectionInfo } from '@ucspi/env';
 import { startTlsServer } from '@ucspi/starttls';
 import { acceptTls } from '@ucspi/tls';
+import { abort } from './abort.js';
 import { connectBackend } from './backend.js';
 import { runProgram } from './exec-program.js';
 import { readGreeting } from './greeting.js';
 import { LOG, safe } from './log.js';
 import { proxyHeaderFor } from './proxy-send.js';
+import { watchForRedirect } from './redirect.js';
 import { type ClosedLog, logNegotiated, type RelayTimeouts, relay } from './relay.js';
 import type { RuntimeService, ServeContext } from './serve.js';
 import { routeBySni } from './sni.js';
@@ -28,8 +30,11 @@ export async function serveTls(
 ): Promise<void> {
   const { log } = ctx;
   const s = service.config;
-  const route = routeBySni(service, (level, text) => log.write(level, id, text));
-  const shaken = await acceptTls(socket, route.serverTls, { timeoutMs: s.timeoutBusy * 1000 });
+  const say = (level: number, text: string) => log.write(level, id, text);
+  const route = routeBySni(service, say);
+  // redirect: a client the chosen service refuses goes to its redirect targets (redirect.ts).
+  const watch = watchForRedirect(route.serverTls, route.chosen, say);
+  const shaken = await acceptTls(socket, watch.serverTls, { timeoutMs: s.timeoutBusy * 1000 });
   if (!shaken.ok) {
     if (shaken.stage === 'handshake')
       log.write(LOG.err, id, `SSL_accept: ${safe(shaken.reason ?? 'handshake failed')}`);
@@ -41,29 +46,37 @@ export async function serveTls(
   // From here on the service the client's server name chose (an SNI secondary, or this one).
   const chosen = route.chosen();
   const c = chosen.config;
-  const timeouts = { idleTimeoutMs: c.timeoutIdle * 1000, closeTimeoutMs: c.timeoutClose * 1000 };
+  const timeouts = {
+    idleTimeoutMs: c.timeoutIdle * 1000,
+    closeTimeoutMs: c.timeoutClose * 1000,
+    ...(ctx.traffic ? { traffic: ctx.traffic } : {}),
+  };
   logNegotiated(log, id, tls);
   // protocol = proxy | proxy-v2: the PROXY header before the client's bytes (proxy-send.ts);
   // acceptProxy belongs to the listener's service, whose engine read the incoming header.
   const verifies = c.verify.verifyChain || c.verify.verifyPeer;
   const header = proxyHeaderFor(c.protocol, s.acceptProxy, verifies, socket, info, tls, id, log);
   if (header === null) {
+    abort(socket, c.reset);
     tls.destroy();
     closed('reset', 0, 0);
     return;
   }
-  if (c.exec !== undefined) {
+  // As stunnel, a redirected client of an `exec` service goes to the redirect targets too.
+  const redirected = watch.redirects(chosen, tls);
+  if (c.exec !== undefined && !redirected) {
     await runProgram(tls, info, chosen, id, ctx, timeouts, closed, header);
     return;
   }
-  const backend = await connectBackend(chosen, id, log);
+  const backend = await connectBackend(chosen, id, log, redirected);
   if (!backend) {
+    abort(socket, c.reset);
     tls.destroy();
     closed('reset', 0, 0);
     return;
   }
   if (header !== undefined) backend.write(header);
-  await relay(log, id, tls, backend, timeouts, closed);
+  await relay(log, id, tls, backend, timeouts, closed, c.reset ? [socket, backend] : []);
 }
 
 /**
@@ -84,7 +97,7 @@ export async function serveStartTls(
   const protocol = s.protocol!;
   const backend = await connectBackend(service, id, log);
   if (!backend) {
-    socket.destroy();
+    abort(socket, s.reset);
     closed('reset', 0, 0);
     return;
   }
@@ -108,11 +121,11 @@ export async function serveStartTls(
     );
   } catch (err) {
     log.write(LOG.err, id, `Protocol ${protocol}: ${safe((err as Error).message)}`);
-    socket.destroy();
-    backend.destroy();
+    abort(socket, s.reset);
+    abort(backend, s.reset);
     closed('reset', 0, 0);
     return;
   }
   logNegotiated(log, id, tls);
-  await relay(log, id, tls, backend, timeouts, closed);
+  await relay(log, id, tls, backend, timeouts, closed, s.reset ? [socket, backend] : []);
 }

@@ -3,10 +3,12 @@
 import type { Socket } from 'node:net';
 import type { ConnectionInfo, EnvBase } from '@ucspi/env';
 import type { ServerTls } from '@ucspi/tls';
+import { abort } from './abort.js';
 import { addr, unmapped } from './address.js';
 import type { ServiceConfig } from './config/types.js';
+import { identAdmits } from './ident-check.js';
 import { LOG, type TunnelLog } from './log.js';
-import type { ClosedLog } from './relay.js';
+import type { ClosedLog, Traffic } from './relay.js';
 import { serveClient } from './serve-client.js';
 import { serveStartTls, serveTls } from './serve-server.js';
 import type { SniSecondary } from './sni.js';
@@ -21,6 +23,8 @@ export interface RuntimeService {
   serverTls?: ServerTls;
   clientTls?: ClientSide;
   targets?: Targets;
+  /** The `redirect` targets (redirect.ts). */
+  redirectTargets?: Targets;
   /** A primary's SNI secondaries (`sni = PRIMARY:PATTERN` sections), linked by sni.ts. */
   sniSecondaries?: SniSecondary[];
 }
@@ -31,6 +35,8 @@ export interface ServeContext {
   envBase: EnvBase;
   /** One connection's rule variables (set per connection, for `exec`). */
   rulesEnv?: ReadonlyArray<readonly [string, string]>;
+  /** One connection's live byte counts (set per connection, for USR2's list). */
+  traffic?: Traffic;
 }
 
 /**
@@ -45,24 +51,48 @@ export async function serveConnection(
   ctx: ServeContext,
   /** The variables of the client's rule (`rules = FILE.cdb`), for an `exec` program. */
   rulesEnv: ReadonlyArray<readonly [string, string]> = [],
+  /** Where the relay keeps this connection's byte counts while it runs (USR2's list). */
+  traffic?: Traffic,
 ): Promise<void> {
   const { log } = ctx;
   const s = service.config;
+  // `ident = USER`: before the accept is logged, as stunnel's auth_user(); a refusal ends the
+  // client as any failure does (a reset unless `reset = no`), before any TLS.
+  if (s.ident !== undefined && !(await identAdmits(s, info, id, log, socket.remoteAddress !== undefined))) {
+    log.write(
+      LOG.notice,
+      id,
+      `Connection ${s.reset ? 'reset' : 'closed'}: 0 byte(s) sent to TLS, 0 byte(s) sent to socket`,
+    );
+    abort(socket, s.reset);
+    return;
+  }
   log.write(
     LOG.notice,
     id,
     `Service [${s.name}] accepted connection from ${addr(unmapped(info.remoteIp), info.remotePort)}`,
   );
-  const closed: ClosedLog = (how, toTls, toSocket) =>
-    log.write(
-      LOG.notice,
-      id,
-      `Connection ${how}: ${toTls} byte(s) sent to TLS, ${toSocket} byte(s) sent to socket`,
-    );
-  const timeouts = { idleTimeoutMs: s.timeoutIdle * 1000, closeTimeoutMs: s.timeoutClose * 1000 };
+  const closed = closedLog(log, id, s);
+  const timeouts = {
+    idleTimeoutMs: s.timeoutIdle * 1000,
+    closeTimeoutMs: s.timeoutClose * 1000,
+    ...(traffic ? { traffic } : {}),
+  };
 
   if (s.client) await serveClient(socket, service, id, log, timeouts, closed);
   else if (s.protocol !== undefined && s.protocol !== 'proxy' && s.protocol !== 'proxy-v2')
     await serveStartTls(socket, service, id, ctx, timeouts, closed);
-  else await serveTls(socket, info, service, id, { ...ctx, rulesEnv }, closed);
+  else
+    await serveTls(socket, info, service, id, { ...ctx, rulesEnv, ...(traffic ? { traffic } : {}) }, closed);
+}
+
+/** `Connection closed: ...` for connection `id` of service `s` (also used by local-mode.ts). */
+export function closedLog(log: TunnelLog, id: number, s: ServiceConfig): ClosedLog {
+  // With `reset = no` stunnel says `closed` after a failure too: nothing was reset (client.c).
+  return (how, toTls, toSocket) =>
+    log.write(
+      LOG.notice,
+      id,
+      `Connection ${s.reset ? how : 'closed'}: ${toTls} byte(s) sent to TLS, ${toSocket} byte(s) sent to socket`,
+    );
 }

@@ -184,20 +184,24 @@ describe('bad input', () => {
     expect(errors(theirs.stderr.toString())).toEqual(errors(ours.stderr.toString()));
   });
 
-  it('SMTP AUTH (protocolUsername) is refused, exit 1; on HUP the running service stays', async () => {
+  it('protocolAuthentication = ntlm with smtp is refused, exit 1; on HUP the running service stays', async () => {
     const server = await fakeServer(pki, '220 mx.test ready', () => '502 no');
     const port = await freePort();
     const conf = writeConfig(tmp.path, 'auth.conf', clientConf(pki, port, server.port, 'smtp'));
     const t = await startDaemon('ucspi-tunnel', conf);
-    writeConfig(tmp.path, 'auth.conf', clientConf(pki, port, server.port, 'smtp', 'protocolUsername = u\n'));
+    writeConfig(
+      tmp.path,
+      'auth.conf',
+      clientConf(pki, port, server.port, 'smtp', 'protocolAuthentication = ntlm\n'),
+    );
     const refused = await run(process.execPath, [TUNNEL, conf]);
     expect(refused.code).toBe(1);
     expect(errors(refused.stderr.toString())).toEqual([
-      'Service [p]: protocolUsername/protocolPassword (SMTP AUTH) is not supported by ucspi-tunnel yet',
+      'Service [p]: protocolAuthentication = ntlm is not supported with protocol = smtp (plain or login)',
       'Configuration failed',
     ]);
     t.proc.kill('SIGHUP');
-    await t.log.waitFor(/LOG3\[ui\]: Service \[p\]: protocolUsername.*\n.*Failed to reload/);
+    await t.log.waitFor(/LOG3\[ui\]: Service \[p\]: protocolAuthentication.*\n.*Failed to reload/);
     // Still the old service: the greeting comes through, then EHLO is refused (502): RFC 1425.
     const c = await plainClient(port);
     await c.gone;

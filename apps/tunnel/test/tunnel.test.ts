@@ -336,6 +336,8 @@ describe.runIf(hasStunnel)('against stunnel4 in the other mode', () => {
     const t = await startDaemon('ucspi-tunnel', conf);
     expect(await plainTalk(port, 'through two tunnels')).toBe('THROUGH TWO TUNNELS');
     await t.log.waitFor(/Connection closed: 19 byte\(s\) sent to TLS, 19 byte\(s\) sent to socket/);
+    // The client side's words, as stunnel's client.c (the server side says `accepted`).
+    expect(t.log.text()).toMatch(/LOG6\[0\]: TLS connected: new session negotiated/);
   });
 
   it('our client mode refuses stunnel4 whose certificate does not match checkHost', async () => {

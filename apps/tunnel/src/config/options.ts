@@ -4,12 +4,14 @@
 // stunnel configuration error) when going on would weaken what the line asks for. One table, so
 // over 300 lines: an option is found in one place, whatever its kind.
 
+import { canSpawnPty } from '@ucspi/exec';
+import { chrootOption, jailPath } from './chroot.js';
 import { OptionError } from './errors.js';
 import { checkRulesFile } from './rules-file.js';
 import { checkSniPattern } from './sni-pattern.js';
 import { parseSocketOption, unsupportedSocketOption } from './socket-values.js';
 import { applySslOption, parseSecurityLevel, parseTicketSecret } from './tls-values.js';
-import type { GlobalConfig, ServiceConfig } from './types.js';
+import type { GlobalConfig, ServiceConfig, Where } from './types.js';
 import {
   checkPort,
   parseBoolean,
@@ -25,6 +27,8 @@ export interface OptionContext {
   globals: GlobalConfig;
   /** The section (or the global part's service defaults). */
   service: ServiceConfig;
+  /** The line being read. */
+  where: Where;
   /** Record a warning about this line. */
   warn(message: string): void;
 }
@@ -91,11 +95,13 @@ const endpoint = (value: string): string => {
 /** Every option stunnel 5.68 knows on Unix, by lower-case name. */
 export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSpec>([
   // ---- global only
-  ['chroot', glob(refuse('chroot'))],
+  ['chroot', glob(chrootOption)],
   [
     'compression',
     glob(warnOnly('compression is obsolete and never used (Node.js builds OpenSSL without it)')),
   ],
+  // Beyond stunnel: TERM lets connections in progress finish for this long (see main.ts).
+  ['draintimeout', glob((ctx, v) => void (ctx.globals.drainTimeout = parseSeconds(v, 'drain')))],
   ['egd', glob(warnOnly('EGD is obsolete: OpenSSL seeds itself from the system'))],
   ['engine', glob(refuse('engine (OpenSSL engines)'))],
   ['enginectrl', glob(refuse('engineCtrl (OpenSSL engines)'))],
@@ -128,7 +134,6 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
     'syslog',
     glob((ctx, v) => {
       ctx.globals.syslog = parseBoolean(v);
-      if (ctx.globals.syslog) ctx.warn(`${notYet('syslog')}: logging goes to stderr or "output"`);
     }),
   ],
   // ---- both
@@ -151,7 +156,8 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
     'service',
     {
       scope: 'both',
-      global: warnOnly('service names the service for libwrap, which ucspi-tunnel does not have'),
+      // The global one is syslog's tag (stunnel's openlog ident); its libwrap use does not apply.
+      global: (ctx, v) => void (ctx.globals.service = v),
       service: warnOnly('service names the service for libwrap, which ucspi-tunnel does not have'),
     },
   ],
@@ -205,7 +211,7 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
       ctx.service.failover = l;
     }),
   ],
-  ['ident', svc(refuse('ident (RFC 1413 user checks)'))],
+  ['ident', svc((ctx, v) => void (ctx.service.ident = v))],
   ['include', svc(() => undefined)], // handled by the parser before this table
   ['key', svc((ctx, v) => void (ctx.service.key = v))],
   ['libwrap', svc(boolGuard(false, refuse('libwrap = yes (TCP Wrappers)')))],
@@ -226,7 +232,18 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
   ['ocsprequire', svc(warnOnly(`${notYet('OCSPrequire')}: OCSP is not used`))],
   ['options', svc((ctx, v) => void (ctx.service.sslOptions = applySslOption(ctx.service.sslOptions, v)))],
   ['protocol', svc((ctx, v) => void (ctx.service.protocol = v.toLowerCase()))],
-  ['protocolauthentication', svc((ctx, v) => void (ctx.service.protocolAuthentication = v.toLowerCase()))],
+  [
+    'protocolauthentication',
+    // stunnel takes any word and falls back (connect: basic, smtp: PLAIN); here a typo is refused.
+    svc((ctx, v) => {
+      const a = v.toLowerCase();
+      if (!['basic', 'ntlm', 'plain', 'login'].includes(a))
+        throw new OptionError(
+          'Unknown protocolAuthentication: basic or ntlm (connect), plain or login (smtp)',
+        );
+      ctx.service.protocolAuthentication = a;
+    }),
+  ],
   ['protocoldomain', svc(warnOnly(`${notYet('protocolDomain')}: not used`))],
   ['protocolheader', svc(warnOnly(`${notYet('protocolHeader')}: not sent`))],
   ['protocolhost', svc((ctx, v) => void (ctx.service.protocolHost = v))],
@@ -234,8 +251,20 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
   ['protocolusername', svc((ctx, v) => void (ctx.service.protocolUsername = v))],
   ['pskidentity', svc(refuse('PSKidentity'))],
   ['psksecrets', svc(refuse('PSKsecrets'))],
-  ['pty', svc(boolGuard(false, refuse('pty = yes')))],
-  ['redirect', svc(warnOnly(`${notYet('redirect')}: a client that fails verification is disconnected`))],
+  [
+    'pty',
+    // The `exec` program on a pseudo terminal (exec-program.ts), which only @ucspi/exec's addon makes.
+    svc((ctx, v) => {
+      const on = parseBoolean(v);
+      if (on && !canSpawnPty)
+        throw new OptionError(
+          'pty = yes needs the native addon of @ucspi/exec (Linux x64/arm64): not loaded here',
+        );
+      ctx.service.pty = on;
+    }),
+  ],
+  // Several lines accumulate; checked when the section ends (validate.ts), resolved at start (daemon.ts).
+  ['redirect', svc((ctx, v) => void ctx.service.redirect.push({ value: endpoint(v), where: ctx.where }))],
   [
     'renegotiation',
     svc(
@@ -246,10 +275,11 @@ export const OPTIONS: ReadonlyMap<string, OptionSpec> = new Map<string, OptionSp
     ),
   ],
   ['requirecert', svc((ctx, v) => void (ctx.service.verify.require = parseBoolean(v)))],
-  ['reset', svc(boolGuard(true, warnOnly(`${notYet('reset = no')}: connections are reset on errors`)))],
-  ['retry', svc(boolGuard(false, warnOnly(`${notYet('retry = yes')}: the program is not restarted`)))],
+  ['reset', svc((ctx, v) => void (ctx.service.reset = parseBoolean(v)))],
+  // Only a connect+exec section without accept (stunnel's local mode) retries: see local-mode.ts.
+  ['retry', svc((ctx, v) => void (ctx.service.retry = parseBoolean(v)))],
   // Beyond stunnel: sslserver's rules per client address (a cdb made by tcprules).
-  ['rules', svc((ctx, v) => void (ctx.service.rules = checkRulesFile(v)))],
+  ['rules', svc((ctx, v) => void (ctx.service.rules = checkRulesFile(v, jailPath(ctx.globals.chroot, v))))],
   ['securitylevel', svc((ctx, v) => void (ctx.service.securityLevel = parseSecurityLevel(v)))],
   ['sessioncachesize', svc(warnOnly(`${notYet('sessionCacheSize')}: OpenSSL's default size is used`))],
   ['sessioncachetimeout', svc((ctx, v) => void (ctx.service.sessionTimeout = parseSeconds(v, 'session')))],
@@ -335,6 +365,7 @@ export function defaultService(): ServiceConfig {
     connect: [],
     exec: undefined,
     execArgs: undefined,
+    pty: false,
     client: false,
     cert: undefined,
     key: undefined,
@@ -358,6 +389,7 @@ export function defaultService(): ServiceConfig {
     failover: 'prio',
     delay: false,
     acceptProxy: false,
+    ident: undefined,
     protocol: undefined,
     protocolHost: undefined,
     protocolUsername: undefined,
@@ -377,6 +409,9 @@ export function defaultService(): ServiceConfig {
     sslOptions: 0n,
     securityLevel: 2,
     otherEndpoints: 0,
+    redirect: [],
+    reset: true,
+    retry: false,
   };
 }
 
@@ -392,6 +427,7 @@ export function copyService(s: ServiceConfig): ServiceConfig {
     checkIP: [...s.checkIP],
     checkEmail: [...s.checkEmail],
     socketOptions: [...s.socketOptions],
+    redirect: [...s.redirect],
   };
 }
 
@@ -407,5 +443,8 @@ export function defaultGlobals(): GlobalConfig {
     syslog: true,
     setuid: undefined,
     setgid: undefined,
+    chroot: undefined,
+    service: undefined,
+    drainTimeout: 25,
   };
 }

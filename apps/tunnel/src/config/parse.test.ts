@@ -179,7 +179,20 @@ describe('section checks', () => {
     );
     expect(error(`${base}protocol = pgsql\n`)).toMatch(/not supported by ucspi-tunnel yet/);
     expect(parse(`${base}protocol = smtp\n`).services[0]!.protocol).toBe('smtp');
-    expect(error(`${base}protocol = smtp\nprotocolUsername = u\n`)).toMatch(/SMTP AUTH\) is not supported/);
+    // SMTP AUTH: both names give PLAIN (stunnel's default `basic`) or LOGIN; one alone is warned about.
+    const auth = parse(
+      `${base}protocol = smtp\nprotocolUsername = u\nprotocolPassword = p\nprotocolAuthentication = LOGIN\n`,
+    );
+    expect(auth.services[0]!.protocolAuthentication).toBe('login');
+    expect(parse(`${base}protocol = smtp\nprotocolUsername = u\n`).warnings.map((w) => w.message)).toContain(
+      'SMTP AUTH needs both protocolUsername and protocolPassword: not used',
+    );
+    expect(error(`${base}protocol = smtp\nprotocolAuthentication = ntlm\n`)).toMatch(
+      /protocolAuthentication = ntlm is not supported with protocol = smtp/,
+    );
+    expect(error(`${base}protocol = smtp\nprotocolAuthentication = cram-md5\n`)).toMatch(
+      /^\/x\.conf:6: "protocolAuthentication = cram-md5": Unknown protocolAuthentication/,
+    );
     expect(error(`${base}protocol = smtp\nprotocolHost = a b\n`)).toMatch(/protocolHost must be one word/);
     expect(error(`${base}protocol = connect\n`)).toBe('Service [a]: protocolHost not specified');
     expect(error(`${base}protocol = connect\nprotocolHost = h:1\nprotocolAuthentication = NTLM\n`)).toMatch(
@@ -212,7 +225,8 @@ describe('options not built yet', () => {
     expect(error(`fips = yes\n${base}`)).toMatch(/fips = yes is not supported/);
     expect(error(`${base}libwrap = yes\n`)).toMatch(/libwrap = yes/);
     expect(error(`${base}transparent = source\n`)).toMatch(/transparent = source is not supported/);
-    expect(error(`${base}pty = yes\n`)).toMatch(/pty = yes is not supported/);
+    // pty = yes is built (test/pty.test.ts) where @ucspi/exec's addon is loaded.
+    expect(error(`${base}pty = maybe\n`)).toMatch(/The argument needs to be either 'yes' or 'no'/);
     // The harmless spellings pass.
     expect(parse(`fips = no\n${base}libwrap = no\ntransparent = none\npty = no\n`).services).toHaveLength(1);
   });

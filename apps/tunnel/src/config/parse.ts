@@ -103,6 +103,7 @@ class Parser {
     const ctx: OptionContext = {
       globals: this.globals,
       service: this.current ?? this.defaults,
+      where,
       warn: (message) => this.warnings.push({ where, message }),
     };
     // In the global part a name is tried as a global option first, then as a service default;

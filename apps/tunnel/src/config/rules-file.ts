@@ -19,21 +19,24 @@ export function systemErrorText(err: NodeJS.ErrnoException): string {
 }
 
 /**
- * The absolute path of a rules cdb that exists and can be a cdb.
+ * The absolute path of a rules cdb that exists and can be a cdb (checked at `at`: where it is
+ * read from now, under the chroot directory before the chroot).
  *
  * @throws {OptionError} naming what is wrong with the file.
  */
-export function checkRulesFile(value: string): string {
+export function checkRulesFile(value: string, at = value): string {
   const path = resolve(value);
+  // With `chroot`, the file is looked up inside the jail (config/chroot.ts's jailPath gives `at`).
+  const seen = resolve(at);
   let size: number;
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new OptionError(`Rules file ${path} is not a regular file`);
+    const st = statSync(seen);
+    if (!st.isFile()) throw new OptionError(`Rules file ${seen} is not a regular file`);
     size = st.size;
   } catch (err) {
     if (err instanceof OptionError) throw err;
-    throw new OptionError(`Cannot read rules file ${path}: ${systemErrorText(err as NodeJS.ErrnoException)}`);
+    throw new OptionError(`Cannot read rules file ${seen}: ${systemErrorText(err as NodeJS.ErrnoException)}`);
   }
-  if (size < CDB_HEADER) throw new OptionError(`Rules file ${path} is not a cdb (make it with tcprules)`);
+  if (size < CDB_HEADER) throw new OptionError(`Rules file ${seen} is not a cdb (make it with tcprules)`);
   return path;
 }

@@ -37,6 +37,8 @@ export interface ServiceConfig {
   connect: string[];
   exec: string | undefined;
   execArgs: string[] | undefined;
+  /** `pty = yes`: the `exec` program runs on a new pseudo terminal. */
+  pty: boolean;
   client: boolean;
   cert: string | undefined;
   key: string | undefined;
@@ -64,6 +66,8 @@ export interface ServiceConfig {
   delay: boolean;
   /** `acceptProxy = yes` (beyond stunnel): every connection begins with a PROXY header (v1 or v2). */
   acceptProxy: boolean;
+  /** `ident = USERNAME`: the client's ident server (RFC 1413) must name this user (ident-check.ts). */
+  ident: string | undefined;
   protocol: string | undefined;
   protocolHost: string | undefined;
   protocolUsername: string | undefined;
@@ -90,6 +94,18 @@ export interface ServiceConfig {
   securityLevel: number;
   /** Options that name an endpoint stunnel counts but we do not build (sni secondary, transparent destination). */
   otherEndpoints: number;
+  /** `redirect` lines (server mode): where a client that fails verification is relayed instead. */
+  redirect: RedirectLine[];
+  /** `reset`: end a failed connection with a TCP reset (stunnel's default) rather than a FIN. */
+  reset: boolean;
+  /** `retry`: restart a connect+exec section (stunnel's local mode) after it ended. */
+  retry: boolean;
+}
+
+/** One `redirect = [HOST:]PORT` line, kept with where it was written (a name that does not resolve names it). */
+export interface RedirectLine {
+  value: string;
+  where: Where;
 }
 
 /** Global options (before the first section). */
@@ -105,6 +121,12 @@ export interface GlobalConfig {
   syslog: boolean;
   setuid: string | undefined;
   setgid: string | undefined;
+  /** `chroot`: applied once at start, after binding (config/chroot.ts, chroot.ts). */
+  chroot: string | undefined;
+  /** The global `service`: syslog's tag (default `stunnel`, as stunnel's). */
+  service: string | undefined;
+  /** Beyond stunnel: seconds connections in progress may take to finish after TERM (default 25). */
+  drainTimeout: number;
 }
 
 /** A whole configuration. */

@@ -74,10 +74,20 @@ export function validateService(
       if (s.protocolAuthentication !== undefined && s.protocolAuthentication !== 'basic')
         fail(`protocolAuthentication = ${s.protocolAuthentication} is not supported by ucspi-tunnel yet`);
     } else if (s.client && ['smtp', 'pop3', 'imap', 'nntp'].includes(s.protocol)) {
-      // Through @ucspi/starttls's client side (client-protocol.ts). stunnel would log in with
-      // protocolUsername/protocolPassword (SMTP AUTH inside TLS): not built, so refused.
-      if (s.protocol === 'smtp' && (s.protocolUsername !== undefined || s.protocolPassword !== undefined))
-        fail('protocolUsername/protocolPassword (SMTP AUTH) is not supported by ucspi-tunnel yet');
+      // Through @ucspi/starttls's client side (client-protocol.ts); smtp with protocolUsername and
+      // protocolPassword logs in inside TLS (PLAIN, or LOGIN). stunnel takes NTLM for PLAIN there.
+      if (s.protocol === 'smtp' && s.protocolAuthentication === 'ntlm')
+        fail('protocolAuthentication = ntlm is not supported with protocol = smtp (plain or login)');
+      // stunnel logs in only with both, silently; said here.
+      if (
+        s.protocol === 'smtp' &&
+        (s.protocolUsername === undefined) !== (s.protocolPassword === undefined) &&
+        s.where
+      )
+        warnings.push({
+          where: s.where,
+          message: 'SMTP AUTH needs both protocolUsername and protocolPassword: not used',
+        });
       // It is the EHLO name: a second word would be a second command.
       if (s.protocol === 'smtp' && s.protocolHost !== undefined && /[\s\x00-\x1f\x7f]/.test(s.protocolHost))
         fail('protocolHost must be one word with protocol = smtp (the EHLO name)');
@@ -92,6 +102,22 @@ export function validateService(
       );
     }
   }
+  if (s.redirect.length > 0) checkRedirect(s, fail);
+  // stunnel's local mode (connect and exec, no accept; local-mode.ts): the program is the local
+  // end, so what needs an accepted client (its address, a PROXY header, a STARTTLS dialogue) is
+  // not built for it.
+  if (!inetd && s.exec !== undefined && s.connect.length > 0 && s.accept.length === 0) {
+    const needsClient = [
+      s.protocol !== undefined && 'protocol',
+      s.ident !== undefined && 'ident',
+      s.rules !== undefined && 'rules',
+      s.acceptProxy && 'acceptProxy',
+    ].filter((x): x is string => typeof x === 'string');
+    if (needsClient.length > 0)
+      fail(
+        `${needsClient[0]} in local mode (connect and exec without accept) is not supported by ucspi-tunnel yet`,
+      );
+  }
   // What stunnel itself only warns about (observed on 5.68).
   if (s.client && !v.verifyChain && !v.verifyPeer && s.where)
     warnings.push({
@@ -100,6 +126,9 @@ export function validateService(
     });
   if (s.exec === undefined && s.execArgs !== undefined && s.where)
     warnings.push({ where: s.where, message: 'execArgs without exec: not used' });
+  // stunnel accepts it and has no use for it without exec.
+  if (s.exec === undefined && s.pty && s.where)
+    warnings.push({ where: s.where, message: 'pty = yes without exec: not used' });
   if (s.client && (s.ticketKeySecret || s.ticketMacSecret) && s.where)
     warnings.push({
       where: s.where,
@@ -118,6 +147,18 @@ export function validateService(
     fail(
       'acceptProxy is not supported by ucspi-tunnel in inetd mode yet: let the server that runs it read the header',
     );
+  // ident asks the client's host, which a PROXY header names but cannot be asked from here.
+  if (s.ident !== undefined && s.acceptProxy) fail('ident with acceptProxy is not supported by ucspi-tunnel');
+}
+
+/** `redirect` in stunnel 5.68's words and order (options.c, the redirect option's initialization). */
+function checkRedirect(s: ServiceConfig, fail: (message: string) => never): void {
+  if (s.client) fail('"redirect" is unsupported in client sections');
+  // smtp, pop3 and imap connect the backend before TLS: nothing is known of the client yet.
+  if (s.protocol !== undefined && ['smtp', 'pop3', 'imap'].includes(s.protocol))
+    fail('"redirect" is incompatible with the specified protocol negotiation');
+  if (!s.verify.verifyChain && !s.verify.verifyPeer)
+    fail('Either "verifyChain" or "verifyPeer" has to be enabled for "redirect" to work');
 }
 
 /**
@@ -143,6 +184,11 @@ function checkSniSecondary(
   if (s.acceptProxy !== primary!.acceptProxy)
     fail(
       "acceptProxy in an SNI secondary must be the primary's: the header is read before the server name is known",
+    );
+  // ident is asked before TLS, for the primary: stunnel never uses a secondary's.
+  if (s.ident !== primary!.ident)
+    fail(
+      "ident in an SNI secondary must be the primary's: the client is checked before the server name is known",
     );
   // The STARTTLS dialogue happens before the handshake, with the primary's backend; stunnel then
   // ignores the secondary's connect. Not built here: refused rather than half honoured.
