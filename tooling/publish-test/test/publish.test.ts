@@ -124,8 +124,21 @@ describe.runIf(enabled)('published packages', () => {
 
     it('every bin without arguments exits 100 with a usage line', async () => {
       const bins = publicPackages.flatMap((p) => p.bins);
-      expect(bins).toEqual(expect.arrayContaining(['sslserver', 'tcpserver', 'tcprules', 'tcprulescheck']));
-      for (const b of bins) {
+      expect(bins).toEqual(
+        expect.arrayContaining([
+          'sslserver',
+          'tcpserver',
+          'tcprules',
+          'tcprulescheck',
+          'tcpclient',
+          'ucspi-tunnel',
+        ]),
+      );
+      // ucspi-tunnel without arguments reads stunnel's default file, as stunnel: asked for its usage.
+      const tunnel = await run(bin('ucspi-tunnel'), ['-help'], { timeoutMs: 20_000 });
+      expect(tunnel.code).toBe(0);
+      expect(tunnel.stderr.toString()).toMatch(/Usage:/);
+      for (const b of bins.filter((n) => n !== 'ucspi-tunnel')) {
         const r = await run(bin(b), [], { timeoutMs: 20_000 });
         expect(r.code, b).toBe(100);
         expect(r.stderr.toString(), b).toMatch(/usage/i);
