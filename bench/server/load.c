@@ -6,10 +6,13 @@
 //     one connection: write MIB MiB in 64 KiB writes while reading everything back through the
 //     server's `cat`, then half-close (TLS: close_notify, then TCP FIN) and read to the end;
 //     {"seconds":S,"mibPerSecond":R}
-//   load conns tls|plain PORT N CONC
+//   load conns tls|tls-resume|plain PORT N CONC
 //     N connections, CONC threads each opening one at a time: connect, handshake, send "ping\n",
 //     read the 5-byte echo, close (TLS: close_notify first); {"seconds":S,"p50":MS,"p99":MS}, the
 //     percentiles of each connection's time from connect to the echo read (a small request's latency)
+//     tls-resume: each thread offers the session (ticket) of its previous connection, whichever
+//     server gave it (bench/scaleout: two servers behind a balancer); the line adds "resumed":K, the
+//     connections whose session was resumed
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,25 +57,32 @@ static SSL *handshake(int fd) {
   return ssl;
 }
 
-static int conns_tls;
-static long conns_left, conns_total;
+static int conns_tls, conns_resume;
+static long conns_left, conns_total, conns_resumed;
 static double *conns_ms;  // per connection: connect to echo read, in ms
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *conns_worker(void *arg) {
   (void)arg;
+  SSL_SESSION *last = NULL;  // tls-resume: the ticket of this thread's previous connection
   for (;;) {
     pthread_mutex_lock(&conns_lock);
     long mine = conns_left-- > 0;
     long slot = conns_total - conns_left - 1;
     pthread_mutex_unlock(&conns_lock);
-    if (!mine) return NULL;
+    if (!mine) {
+      if (last) SSL_SESSION_free(last);
+      return NULL;
+    }
     double t0 = now();
     int fd = dial();
     char buf[64];
     int got = 0;
     if (conns_tls) {
-      SSL *ssl = handshake(fd);
+      SSL *ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd);
+      if (last) SSL_set_session(ssl, last);
+      if (SSL_connect(ssl) != 1) die("handshake");
       if (SSL_write(ssl, "ping\n", 5) != 5) die("SSL_write");
       while (got < 5) {
         int r = SSL_read(ssl, buf, sizeof buf);
@@ -80,6 +90,13 @@ static void *conns_worker(void *arg) {
         got += r;
       }
       conns_ms[slot] = (now() - t0) * 1000;
+      if (conns_resume) {
+        // TLS 1.3 tickets come after the handshake, before the echo: this connection's is in now.
+        if (SSL_session_reused(ssl)) __atomic_add_fetch(&conns_resumed, 1, __ATOMIC_RELAXED);
+        SSL_SESSION *next = SSL_get1_session(ssl);
+        if (last) SSL_SESSION_free(last);
+        last = next;
+      }
       SSL_shutdown(ssl);
       SSL_free(ssl);
     } else {
@@ -111,7 +128,8 @@ static int conns(int tls, long n, int conc) {
   for (int i = 0; i < conc; i++) pthread_join(t[i], NULL);
   double seconds = now() - t0;
   qsort(conns_ms, (size_t)n, sizeof *conns_ms, by_value);
-  printf("{\"seconds\":%.6f,\"p50\":%.3f,\"p99\":%.3f}\n", seconds, conns_ms[n / 2], conns_ms[n * 99 / 100]);
+  printf("{\"seconds\":%.6f,\"p50\":%.3f,\"p99\":%.3f,\"resumed\":%ld}\n", seconds, conns_ms[n / 2],
+         conns_ms[n * 99 / 100], conns_resumed);
   return 0;
 }
 
@@ -200,10 +218,11 @@ done:
 
 int main(int argc, char **argv) {
   if (argc < 5 || (strcmp(argv[1], "bulk") != 0 && strcmp(argv[1], "conns") != 0)) {
-    fprintf(stderr, "usage: load bulk tls|plain PORT MIB | load conns tls|plain PORT N CONC\n");
+    fprintf(stderr, "usage: load bulk tls|plain PORT MIB | load conns tls|tls-resume|plain PORT N CONC\n");
     return 100;
   }
-  int tls = strcmp(argv[2], "tls") == 0;
+  conns_resume = strcmp(argv[2], "tls-resume") == 0;
+  int tls = conns_resume || strcmp(argv[2], "tls") == 0;
   memset(&addr, 0, sizeof addr);
   addr.sin_family = AF_INET;
   addr.sin_port = htons((unsigned short)atoi(argv[3]));
