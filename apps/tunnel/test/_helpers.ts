@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import { binPath, type LogWatch, watchLog } from '@ucspi/testkit';
+import { binPath, type LogWatch, type ProcessResult, run, watchLog } from '@ucspi/testkit';
 
 export const TUNNEL = binPath('apps/tunnel', 'ucspi-tunnel');
 
@@ -148,4 +148,29 @@ export function reap(proc: ChildProcess): Promise<void> {
   proc.kill('SIGTERM');
   const hard = setTimeout(() => proc.kill('SIGKILL'), 5000);
   return gone.finally(() => clearTimeout(hard));
+}
+
+/**
+ * openssl s_client speaking `proto` (smtp, pop3, imap) to a tunnel on 127.0.0.1:`port` with
+ * STARTTLS, verifying against `caFile`: `input` in CRLF lines, the answers after TLS on stdout.
+ */
+export function opensslStartTls(
+  port: number,
+  proto: string,
+  caFile: string,
+  input: string,
+  verifyReturnError = true,
+): Promise<ProcessResult> {
+  const args = [
+    's_client',
+    '-connect',
+    `127.0.0.1:${port}`,
+    '-starttls',
+    proto,
+    '-quiet',
+    '-crlf',
+    '-CAfile',
+    caFile,
+  ];
+  return run('openssl', verifyReturnError ? [...args, '-verify_return_error'] : args, { input });
 }

@@ -32,7 +32,16 @@ import {
   watchLog,
 } from '@ucspi/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backend, reap, startDaemon, stopAll, TUNNEL, tlsTalk, writeConfig } from './_helpers.js';
+import {
+  backend,
+  opensslStartTls,
+  reap,
+  startDaemon,
+  stopAll,
+  TUNNEL,
+  tlsTalk,
+  writeConfig,
+} from './_helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasStunnel = toolAvailable('stunnel4');
@@ -139,21 +148,7 @@ describe('chroot', () => {
             ),
         );
         const t = await startDaemon('ucspi-tunnel', conf);
-        const r = await run(
-          'openssl',
-          [
-            's_client',
-            '-connect',
-            `127.0.0.1:${port}`,
-            '-starttls',
-            'smtp',
-            '-quiet',
-            '-crlf',
-            '-CAfile',
-            pki.caBundle,
-          ],
-          { input: 'EHLO client.test\nQUIT\n' },
-        );
+        const r = await opensslStartTls(port, 'smtp', pki.caBundle, 'EHLO client.test\nQUIT\n', false);
         expect(r.stdout.toString(), `${r.stderr}${t.log.text()}`).toBe('250 backend.test\r\n221 bye\r\n');
         expect(readdirSync(jail)).toEqual([]);
       } finally {

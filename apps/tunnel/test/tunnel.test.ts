@@ -17,6 +17,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   backend,
+  opensslStartTls,
   plainAsk,
   plainTalk,
   reap,
@@ -521,22 +522,7 @@ describe.runIf(hasOpenssl)(
         `foreground = yes\ndebug = info\n${serverSection('smtp', port, `127.0.0.1:${bport}`, 'protocol = smtp\n')}`,
       );
       const t = await startDaemon('ucspi-tunnel', conf);
-      const r = await run(
-        'openssl',
-        [
-          's_client',
-          '-connect',
-          `127.0.0.1:${port}`,
-          '-starttls',
-          'smtp',
-          '-quiet',
-          '-crlf',
-          '-CAfile',
-          pki.caBundle,
-          '-verify_return_error',
-        ],
-        { input: 'EHLO client.test\nQUIT\n' },
-      );
+      const r = await opensslStartTls(port, 'smtp', pki.caBundle, 'EHLO client.test\nQUIT\n');
       expect(r.stdout.toString(), `${r.stderr}${t.log.text()}`).toBe(
         '250 backend.test at your service\r\n221 backend.test bye\r\n',
       );
@@ -569,22 +555,7 @@ describe.runIf(hasOpenssl)(
           `foreground = yes\ndebug = info\n${serverSection(proto, port, `127.0.0.1:${(server.address() as { port: number }).port}`, `protocol = ${proto}\n`)}`,
         );
         const t = await startDaemon('ucspi-tunnel', conf);
-        const r = await run(
-          'openssl',
-          [
-            's_client',
-            '-connect',
-            `127.0.0.1:${port}`,
-            '-starttls',
-            proto,
-            '-quiet',
-            '-crlf',
-            '-CAfile',
-            pki.caBundle,
-            '-verify_return_error',
-          ],
-          { input },
-        );
+        const r = await opensslStartTls(port, proto, pki.caBundle, input);
         expect(r.stdout.toString(), `${r.stderr}${t.log.text()}`).toBe(expected);
       },
     );
