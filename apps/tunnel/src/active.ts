@@ -21,11 +21,6 @@ export class ActiveConnections {
     this.#open.delete(id);
   }
 
-  /** How many are in progress. */
-  get size(): number {
-    return this.#open.size;
-  }
-
   /** USR2: the list, in stunnel's words. */
   report(log: TunnelLog): void {
     log.write(LOG.emerg, 'ui', 'Active connections:');

@@ -1,72 +1,22 @@
-// The running tunnel: every service's TLS and targets built before anything is bound, one
-// @ucspi/server listener per `accept`, the pid file, privileges dropped after binding, and the
-// signals: TERM/INT/QUIT stop, HUP reloads (the old configuration stays when the new one is bad;
-// listeners whose address did not change are kept, so no client is refused during a reload;
-// established connections go on with the service they started with), USR1 reopens the log.
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+// The running tunnel (its services built first, services.ts): one @ucspi/server listener per
+// `accept`, the local-mode sessions, the pid file, and what the signals do to them: TERM/INT/QUIT
+// drain, HUP reloads (the old configuration stays when the new one is bad; listeners whose address
+// did not change are kept, so no client is refused during a reload; established connections go
+// on with the service they started with), USR2 lists the connections in progress.
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { EnvBase } from '@ucspi/env';
-import { createServer, dropPrivileges, type PrivilegeDrop, type UcspiServer } from '@ucspi/server';
+import { createServer, type UcspiServer } from '@ucspi/server';
 import { badProxyLines } from './accept-proxy.js';
 import { ActiveConnections } from './active.js';
 import { refusalLines, rulesSettings } from './admission.js';
-import { jailedPaths } from './config/chroot.js';
 import type { ServiceConfig, TunnelConfig } from './config/types.js';
 import { splitHostPort } from './config/values.js';
 import { isLocalMode, LocalSession } from './local-mode.js';
 import { LOG, syslogSettings, type TunnelLog } from './log.js';
 import { connectionLabel } from './log-id.js';
-import { redirectTargets } from './redirect.js';
 import { type RuntimeService, type ServeContext, serveConnection } from './serve.js';
-import { linkSniSecondaries } from './sni.js';
+import { prepareServices, ServiceSetupError } from './services.js';
 import { applyTuning, tuningFor } from './socket-options.js';
-import { Targets } from './targets.js';
-import { clientSide, serverSide } from './tls-setup.js';
-import { StunnelTlsError } from './tls-tuning.js';
-
-/** A service whose TLS contexts could not be made: `Service [NAME]: Failed to initialize TLS context`. */
-export class ServiceSetupError extends Error {
-  override readonly name = 'ServiceSetupError';
-  constructor(readonly lines: string[]) {
-    super(lines.at(-1));
-  }
-}
-
-/** Build every service (files read, contexts made, names resolved) before anything is bound. */
-export async function prepareServices(config: TunnelConfig): Promise<RuntimeService[]> {
-  const out: RuntimeService[] = [];
-  for (const s of config.services) {
-    const label = config.inetd ? 'Inetd mode' : `Service [${s.name}]`;
-    const r: RuntimeService = { config: s };
-    // chroot: CApath and CRLpath are inside the jail, also when read at start (config/chroot.ts).
-    const files = jailedPaths(s, config.globals.chroot);
-    try {
-      if (s.client) r.clientTls = await clientSide(files);
-      else r.serverTls = await serverSide(files);
-    } catch (err) {
-      // An OpenSSL setting's own message stands alone, as stunnel prints it.
-      const reason = err instanceof StunnelTlsError ? err.message : `${label}: ${(err as Error).message}`;
-      throw new ServiceSetupError([reason, `${label}: Failed to initialize TLS context`]);
-    }
-    if (s.connect.length > 0) {
-      try {
-        r.targets = await Targets.create(s.connect, s.failover, s.delay, tuningFor(s.socketOptions, ['r']));
-      } catch (err) {
-        throw new ServiceSetupError([
-          `${label}: ${(err as Error).message}`,
-          `${label}: Cannot resolve connect target`,
-        ]);
-      }
-    }
-    if (s.redirect.length > 0) {
-      const made = await redirectTargets(s, label);
-      if (Array.isArray(made)) throw new ServiceSetupError(made);
-      r.redirectTargets = made;
-    }
-    out.push(r);
-  }
-  linkSniSecondaries(out);
-  return out;
-}
 
 /** The key of a listening address: the same `accept` text keeps its listener across a reload. */
 const acceptKey = (line: string) => {
@@ -330,27 +280,4 @@ export function warningText(w: {
   message: string;
 }): string {
   return `${w.where.file}:${w.where.line}: "${w.where.text}": ${w.message}`;
-}
-
-/** setuid/setgid: a name from the system's databases or a number. */
-export function dropTo(user: string | undefined, group: string | undefined): void {
-  dropPrivileges(userIds(user, group));
-}
-
-/**
- * setuid/setgid as numbers, looked up now: before a chroot, as stunnel looks names up when it
- * reads the configuration (inside the jail /etc/passwd is not there).
- */
-export function userIds(user: string | undefined, group: string | undefined): PrivilegeDrop {
-  const id = (file: string, name: string): number => {
-    if (/^\d+$/.test(name)) return Number(name);
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f[0] === name && f[2] !== undefined) return Number(f[2]);
-    }
-    throw new Error(`Failed to resolve ${file === '/etc/passwd' ? 'user' : 'group'} name "${name}"`);
-  };
-  const gid = group !== undefined ? id('/etc/group', group) : undefined;
-  const uid = user !== undefined ? id('/etc/passwd', user) : undefined;
-  return { ...(gid !== undefined ? { gid } : {}), ...(uid !== undefined ? { uid } : {}) };
 }

@@ -4,15 +4,15 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { EnvBase } from '@ucspi/env';
-import { dropPrivileges } from '@ucspi/server';
-import { enterJail } from './chroot.js';
+import { confine, dropTo } from './chroot.js';
 import { ConfigError, parseConfig, sysText } from './config/parse.js';
-import type { GlobalConfig, TunnelConfig } from './config/types.js';
-import { dropTo, prepareServices, ServiceSetupError, Tunnel, userIds, warningText } from './daemon.js';
+import type { TunnelConfig } from './config/types.js';
+import { Tunnel, warningText } from './daemon.js';
 import { optionsListing, socketsListing } from './listings.js';
 import { LOG, startupLine, syslogSettings, TunnelLog } from './log.js';
 import { connectionLabel } from './log-id.js';
 import { serveConnection } from './serve.js';
+import { prepareServices, ServiceSetupError } from './services.js';
 import { applyTuning, tuningFor } from './socket-options.js';
 
 /** Debian's compiled-in default. */
@@ -201,24 +201,6 @@ export async function main(argv: readonly string[], io: TunnelIo): Promise<numbe
     log.write(LOG.info, 'ui', 'Accepting new connections');
     io.onReady?.();
   });
-}
-
-/**
- * chroot (stunnel's change_root), then setgid and setuid (looked up before, outside the jail),
- * then the deferred `output` opened inside the jail, as stunnel 5.68's main_configure.
- */
-async function confine(g: GlobalConfig, log: TunnelLog): Promise<void> {
-  const ids = userIds(g.setuid, g.setgid);
-  if (g.chroot !== undefined) {
-    await enterJail(g.chroot);
-    log.write(LOG.notice, 'ui', `Switched to chroot directory: ${g.chroot}`);
-  }
-  dropPrivileges(ids);
-  try {
-    log.openOutput();
-  } catch (err) {
-    throw new Error(`Cannot open log file: ${g.output}: ${sysText(err)}`);
-  }
 }
 
 /** Inetd mode: the one connection is on descriptors 0 and 1 (a socket from inetd or tcpserver). */

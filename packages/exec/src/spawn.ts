@@ -1,6 +1,8 @@
 // Starting a program with one descriptor per slot: the native spawner (a clone sharing memory until
 // execve, off the event loop) or child_process.spawn, and reaping with the originals' exit statuses.
-// The layouts servers use are in layouts.ts and client.ts; the byte pump in pump.ts.
+// The layouts servers use are in layouts.ts and client.ts; the byte pump in pump.ts; a program's
+// pseudo terminal in pty.ts. A little over 300 lines: the two ways of starting share the slot
+// handling and the run object, and split apart they would hand that state back and forth.
 import { type ChildProcess, spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import { Socket } from 'node:net';
@@ -15,6 +17,7 @@ import {
   watchChild,
 } from './_native.js';
 import { ExecError, systemError } from './errors.js';
+import { closeTty, type OpenedTty, openTty, startTtyRelay, type TtyEnds } from './pty.js';
 
 const spawnChannel = diagnostics.channel('ucspi:exec:spawn');
 const exitChannel = diagnostics.channel('ucspi:exec:exit');
@@ -89,16 +92,6 @@ export interface Started {
   tty?: TtyEnds;
 }
 
-/** The server's side of a program's pseudo terminal (relayed by a thread of the addon). */
-export interface TtyEnds {
-  /** The slave's path, such as /dev/pts/3. */
-  path: string;
-  /** What the program writes to its terminal (with the terminal's own echo and \r\n). EOF once it hung up. */
-  output: Socket;
-  /** What the program reads from its terminal; end() hangs the terminal up (the program gets SIGHUP). */
-  input: Socket;
-}
-
 /** The `NAME=value` list of an environment given either way. */
 function envList(env: ProgramSpec['env']): readonly string[] {
   return Array.isArray(env)
@@ -166,26 +159,15 @@ function startNative(
   }
   const childEnds: number[] = [];
   const serverEnds: number[] = [];
-  // The terminal: its master and the relay's pipe ends (theirs) go to the relay thread, ours to
-  // two sockets; until the relay starts, all of them are closed on failure.
-  const ttyRelay: number[] = [];
-  const ttyOurs: number[] = [];
-  let ttyPath: string | undefined;
+  // The terminal (pty.ts): until its relay starts, all its descriptors are closed on failure.
+  let tty: OpenedTty | undefined;
   const closeAll = (list: number[]) => {
     for (const fd of list) n.close(fd);
   };
   const [file] = spec.argv as [string];
   try {
     if (slots.includes('pty')) {
-      const [master, path] = n.openPty();
-      ttyRelay.push(master);
-      ttyPath = path;
-      const [inRead, inWrite] = n.pipe();
-      ttyRelay.push(inRead);
-      ttyOurs.push(inWrite);
-      const [outRead, outWrite] = n.pipe();
-      ttyRelay.push(outWrite);
-      ttyOurs.push(outRead);
+      tty = openTty(n);
       slots.forEach((slot, i) => {
         if (slot === 'pty') fds[i] = FD_TTY;
       });
@@ -213,32 +195,23 @@ function startNative(
           closeAll(childEnds);
           if (pid < 0) {
             closeAll(serverEnds);
-            closeAll(ttyRelay);
-            closeAll(ttyOurs);
+            if (tty) closeTty(n, tty);
             const err = systemError(errno, 'execve', file);
             reject(new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to fork: ${err.code}`, true, err));
             return;
           }
-          let tty: TtyEnds | undefined;
-          if (ttyPath !== undefined) {
+          let ttyEnds: TtyEnds | undefined;
+          if (tty) {
             // The child has the slave open (or has exited): the relay may start reading.
-            const [master, inRead, outWrite] = ttyRelay as [number, number, number];
-            const failed = n.relayPty(master, inRead, outWrite);
-            const [inWrite, outRead] = ttyOurs as [number, number];
-            if (failed) {
+            try {
+              ttyEnds = startTtyRelay(n, tty, file);
+            } catch (err) {
               closeAll(serverEnds);
-              closeAll(ttyOurs);
               // The program lost its terminal (SIGHUP); it is still reaped.
               watchChild(pid, () => {});
-              const err = systemError(failed, 'pthread_create', file);
-              reject(
-                new ExecError('UCSPI_ERR_EXEC_SPAWN', `unable to relay the terminal: ${err.code}`, true, err),
-              );
+              reject(err);
               return;
             }
-            const output = new Socket({ fd: outRead, readable: true, writable: false, allowHalfOpen: true });
-            const input = new Socket({ fd: inWrite, readable: false, writable: true, allowHalfOpen: true });
-            tty = { path: ttyPath, output, input };
           }
           const pipes: Array<Socket | undefined> = [];
           let k = 0;
@@ -271,16 +244,19 @@ function startNative(
               // Already gone: nothing to do.
             }
           };
-          resolve({ run: finishRun(pid, spec.argv, exited, kill), pipes, ...(tty ? { tty } : {}) });
+          resolve({
+            run: finishRun(pid, spec.argv, exited, kill),
+            pipes,
+            ...(ttyEnds ? { tty: ttyEnds } : {}),
+          });
         },
-        ttyPath,
+        tty?.path,
       );
     });
   } catch (cause) {
     closeAll(serverEnds);
     closeAll(childEnds);
-    closeAll(ttyRelay);
-    closeAll(ttyOurs);
+    if (tty) closeTty(n, tty);
     throw new ExecError(
       'UCSPI_ERR_EXEC_SPAWN',
       `unable to run ${file}: ${(cause as Error).message}`,
